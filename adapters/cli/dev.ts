@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { parseConfig, type GatewayConfig } from '../../core/config/load.js'
+import { createGateway, GATEWAY_VERSION, type Gateway } from '../gateway/createGateway.js'
+import { ProcessRegistry } from './processRegistry.js'
+
+/** Demo credentials, generated once per data directory and kept in `dev-secrets.json` (0600). */
+export interface DevSecrets {
+  adminKey: string
+  merchantKey: string
+  agentKey: string
+  webhookSecret: string
+}
+
+export interface DevOptions {
+  /** Where the SQLite file, `dev.json` and `dev-secrets.json` live (default `./data`). */
+  dataDir: string
+  port: number
+  host: string
+  logLevel: GatewayConfig['log']['level']
+  env: Readonly<Record<string, string | undefined>>
+}
+
+export interface DevGateway {
+  gateway: Gateway
+  url: string
+  devJson: DevJson
+  stop(): Promise<void>
+}
+
+/** What dev mode writes to `data/dev.json` for scripts and the conformance runner. */
+export interface DevJson {
+  version: string
+  startedAt: string
+  pid: number
+  gateway: { url: string }
+  urls: Record<string, string>
+  apiKeys: { admin: string; merchant: string; agent: string }
+  merchants: Array<{ id: string; name: string; webhookUrl?: string | undefined }>
+  agents: Array<{ id: string }>
+  store: { driver: 'sqlite'; path: string }
+  processes: Array<{ name: string; pid: number }>
+  /** Filled by later parts of dev mode (chain RPC URL, token, funded wallets, sandbox URLs). */
+  rails: Record<string, unknown>
+}
+
+const key = (kind: string): string => `ask_dev_${kind}_${randomBytes(24).toString('base64url')}`
+
+function loadSecrets(dataDir: string): DevSecrets {
+  const file = join(dataDir, 'dev-secrets.json')
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets
+  const s: DevSecrets = { adminKey: key('admin'), merchantKey: key('merchant'), agentKey: key('agent'), webhookSecret: `whsec_${randomBytes(24).toString('base64url')}` }
+  writeFileSync(file, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 })
+  chmodSync(file, 0o600)
+  return s
+}
+
+/**
+ * Dev mode (`npm start`): SQLite under `dataDir`, a demo merchant whose webhooks go to the built-in
+ * sink, demo API keys, the registry of child processes for sandbox rails, and `dev.json`.
+ */
+export async function startDev(options: DevOptions): Promise<DevGateway> {
+  const dataDir = resolve(options.dataDir)
+  mkdirSync(dataDir, { recursive: true })
+  const secrets = loadSecrets(dataDir)
+  const dbPath = join(dataDir, 'agentswitch.db')
+
+  const registry = new ProcessRegistry((name, code) => {
+    console.error(`[dev] ${name} exited unexpectedly (code ${code}); stopping`)
+    void stop().then(() => process.exit(1))
+  })
+
+  // The sink URL needs the port; with port 0 it is only known after listen, so bind first.
+  const raw = (port: number): unknown => ({
+    server: { host: options.host, port },
+    store: { driver: 'sqlite', sqlite: { path: dbPath } },
+    log: { level: options.logLevel },
+    outbox: { pollIntervalMs: 200, backoffBaseMs: 500, backoffMaxMs: 60_000 },
+    apiKeys: [
+      { id: 'key_dev_admin', kind: 'admin', principalId: 'dev-admin', key: secrets.adminKey },
+      { id: 'key_dev_merchant', kind: 'merchant', principalId: 'demo', key: secrets.merchantKey },
+      { id: 'key_dev_agent', kind: 'agent', principalId: 'agent_demo', key: secrets.agentKey },
+    ],
+    merchants: [
+      { id: 'demo', name: 'Demo Merchant', webhook: { url: `http://127.0.0.1:${port}/dev/webhook-sink`, secret: secrets.webhookSecret } },
+    ],
+    agents: [{ id: 'agent_demo', name: 'Demo agent', userId: 'user_demo' }],
+    dev: { webhookSink: true },
+  })
+  const port = options.port === 0 ? await freePort(options.host) : options.port
+  const config = parseConfig(raw(port), options.env, 'dev mode')
+  const gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret })
+  let url: string
+  try {
+    url = await gateway.listen()
+  } catch (e) {
+    await gateway.close()
+    const err = e as NodeJS.ErrnoException
+    if (err.code === 'EADDRINUSE') throw new Error(`port ${port} is in use: stop the other process or set PORT`)
+    throw e
+  }
+
+  const devJson: DevJson = {
+    version: GATEWAY_VERSION,
+    startedAt: new Date().toISOString(),
+    pid: process.pid,
+    gateway: { url },
+    urls: {
+      healthz: `${url}/healthz`,
+      readyz: `${url}/readyz`,
+      metrics: `${url}/metrics`,
+      intents: `${url}/v1/intents`,
+      webhookSink: `${url}/dev/webhook-sink`,
+    },
+    apiKeys: { admin: secrets.adminKey, merchant: secrets.merchantKey, agent: secrets.agentKey },
+    merchants: config.merchants.map((m) => ({ id: m.id, name: m.name, webhookUrl: m.webhook?.url })),
+    agents: config.agents.map((a) => ({ id: a.id })),
+    store: { driver: 'sqlite', path: dbPath },
+    processes: registry.children.map((c) => ({ name: c.name, pid: c.pid })),
+    rails: {},
+  }
+  writeFileSync(join(dataDir, 'dev.json'), JSON.stringify(devJson, null, 2) + '\n', { mode: 0o600 })
+
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await gateway.close()
+      await registry.stopAll()
+    })())
+  return { gateway, url, devJson, stop }
+}
+
+async function freePort(host: string): Promise<number> {
+  const { createServer } = await import('node:net')
+  return new Promise((resolvePort, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, host, () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolvePort(p))
+    })
+  })
+}
+
+/** The words dev mode prints: every URL, the demo keys and requests to copy and paste. */
+export function describeDev(d: DevJson, dataDir: string): string {
+  const u = d.gateway.url
+  return [
+    '',
+    `agentswitch ${d.version} — dev mode`,
+    `  gateway        ${u}`,
+    `  health         ${d.urls['healthz']}   ready ${d.urls['readyz']}   metrics ${d.urls['metrics']}`,
+    `  store          SQLite ${d.store.path}`,
+    `  demo merchant  ${d.merchants[0]?.id} (webhooks → ${d.urls['webhookSink']})`,
+    `  demo agent     ${d.agents[0]?.id}`,
+    `  dev.json       ${join(dataDir, 'dev.json')} (URLs and demo keys, for scripts and the conformance runner)`,
+    '',
+    '  API keys (dev only):',
+    `    admin     ${d.apiKeys.admin}`,
+    `    merchant  ${d.apiKeys.merchant}`,
+    `    agent     ${d.apiKeys.agent}`,
+    '',
+    '  Try it:',
+    `    curl -s ${u}/healthz`,
+    `    curl -s -X POST ${u}/v1/intents -H 'Authorization: Bearer ${d.apiKeys.agent}' -H 'Idempotency-Key: demo-1' \\`,
+    `      -H 'Content-Type: application/json' -d '{"amount":{"value":"1999","asset":"iso4217:USD"},"instrument":{"type":"alipay.agreement"},"reference":"order-1"}'`,
+    `    curl -s '${u}/v1/intents?limit=5' -H 'Authorization: Bearer ${d.apiKeys.admin}'`,
+    `    curl -s ${u}/dev/webhook-sink     # the signed webhooks the demo merchant received`,
+    '',
+  ].join('\n')
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfigFile } from '../../core/config/load.js'
+import { createGateway } from '../gateway/createGateway.js'
+import { describeDev, startDev } from './dev.js'
+
+const USAGE = `agentswitch — a payment gateway for AI agents
+
+Usage:
+  agentswitch dev                       dev mode: SQLite under ./data, demo merchant, sandboxes (same as npm start)
+  agentswitch serve --config FILE       production: one validated config file (JSON or YAML)
+  agentswitch help
+
+Environment:
+  PORT                  dev mode port (default 8402)
+  AGENTSWITCH_DATA_DIR  dev mode data directory (default ./data)
+  LOG_LEVEL             dev mode log level (default info)
+  Secrets referenced as { "env": "NAME" } in the config file are read from the environment.
+`
+
+/**
+ * The entry point: the only place that reads `process.env` and `process.argv`. Exit codes: 0 ok,
+ * 1 runtime failure, 2 usage or configuration error.
+ */
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'dev': {
+      const dataDir = env['AGENTSWITCH_DATA_DIR'] ?? './data'
+      const port = env['PORT'] === undefined ? 8402 : Number(env['PORT'])
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        console.error(`PORT must be an integer from 0 to 65535, got ${env['PORT']}`)
+        return 2
+      }
+      const level = (env['LOG_LEVEL'] ?? 'info') as 'info'
+      const dev = await startDev({ dataDir, port, host: env['HOST'] ?? '127.0.0.1', logLevel: level, env })
+      console.log(describeDev(dev.devJson, dataDir))
+      await waitForSignal()
+      await dev.stop()
+      return 0
+    }
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } }, strict: true })
+      if (!values.config) {
+        console.error('serve needs --config FILE\n\n' + USAGE)
+        return 2
+      }
+      const config = loadConfigFile(values.config, env)
+      const gateway = await createGateway(config)
+      const url = await gateway.listen()
+      gateway.logger.info({ url, store: config.store.driver }, 'agentswitch listening')
+      await waitForSignal()
+      await gateway.close()
+      return 0
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      console.error(`unknown command ${command}\n\n${USAGE}`)
+      return 2
+  }
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve())
+    process.once('SIGTERM', () => resolve())
+  })
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      process.exit(2)
+    }
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err)
+    process.exit(1)
+  },
+)

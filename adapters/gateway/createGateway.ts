@@ -1,0 +1,141 @@
+import { once } from 'node:events'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Express } from 'express'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../../core/config/load.js'
+import { createOutboxWorker } from '../../core/events/outboxWorker.js'
+import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
+import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import { openStore } from '../../core/store/open.js'
+import type { Store } from '../../core/store/port.js'
+import { createHttpApp, type Mount } from '../http/app.js'
+import { createAuthenticator } from '../http/auth.js'
+import { createLogger } from '../http/logger.js'
+import { createMetrics, type GatewayMetrics } from '../http/metrics.js'
+import { createWebhookSink, type WebhookSink } from '../http/routes/webhookSink.js'
+
+export const GATEWAY_VERSION = '0.1.0'
+
+export interface CreateGatewayOptions {
+  /** Defaults to a JSON logger on stdout at `config.log.level`. */
+  logger?: Logger | undefined
+  /** An already-open store (tests, benchmarks); otherwise opened from `config.store`. */
+  store?: Store | undefined
+  /** Surfaces added by protocol adapters (each mounts its own router). */
+  mounts?: readonly Mount[] | undefined
+  /** Serve `/dev/webhook-sink` with this secret (dev mode). */
+  webhookSinkSecret?: string | undefined
+  /** Collect Node process metrics (off in tests that start many gateways). */
+  defaultMetrics?: boolean | undefined
+}
+
+/** A composed gateway: everything wired, nothing listening until {@link Gateway.listen}. */
+export interface Gateway {
+  readonly config: GatewayConfig
+  readonly app: Express
+  readonly store: Store
+  readonly assets: AssetRegistry
+  readonly logger: Logger
+  readonly metrics: GatewayMetrics
+  readonly webhookSink?: WebhookSink | undefined
+  /** Listen on `config.server.host:port` (port 0 = any) and start the workers; returns the base URL. */
+  listen(): Promise<string>
+  /** Stop accepting, finish in-flight requests and deliveries, close the store. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * The composition root: opens the store (and migrates it), builds the registries, the HTTP app and
+ * the outbox worker from one validated config. Nothing registers itself on import; every part is
+ * passed explicitly.
+ */
+export async function createGateway(config: GatewayConfig, options: CreateGatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger({ level: config.log.level })
+  const ownsStore = !options.store
+  const store = options.store ?? openStore(config.store)
+  await store.migrate()
+  const assets = createAssetRegistry(config.assets)
+  const merchants = new Map(config.merchants.map((m) => [m.id, m]))
+  const destinationsFor: DestinationsFor = (intent) => (merchants.get(intent.merchant_id)?.webhook ? [`merchant:${intent.merchant_id}`] : [])
+  const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true })
+  const auth = createAuthenticator(config.apiKeys, store)
+  const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
+  const app = createHttpApp(
+    { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink },
+    options.mounts ?? [],
+  )
+  const worker = config.outbox.enabled
+    ? createOutboxWorker(
+        {
+          store,
+          logger,
+          resolveDestination: (name) => {
+            const m = name.startsWith('merchant:') ? merchants.get(name.slice('merchant:'.length)) : undefined
+            return m?.webhook ? { url: m.webhook.url, secret: m.webhook.secret, timeoutMs: config.outbox.timeoutMs } : undefined
+          },
+        },
+        {
+          workerId: `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+          batchSize: config.outbox.batchSize,
+          pollIntervalMs: config.outbox.pollIntervalMs,
+          leaseMs: config.outbox.leaseMs,
+          maxAttempts: config.outbox.maxAttempts,
+          concurrency: config.outbox.concurrency,
+          backoff: { baseMs: config.outbox.backoffBaseMs, maxMs: config.outbox.backoffMaxMs },
+        },
+      )
+    : undefined
+
+  let server: Server | undefined
+  let housekeeping: NodeJS.Timeout | undefined
+  let closing: Promise<void> | undefined
+
+  const purge = async (): Promise<void> => {
+    const now = new Date()
+    try {
+      await store.purgeIdempotencyKeys(new Date(now.getTime() - config.idempotency.ttlHours * 3_600_000))
+      await store.purgeReplayLocks(now)
+    } catch (err) {
+      logger.warn({ err }, 'housekeeping failed; will retry')
+    }
+  }
+
+  return {
+    config,
+    app,
+    store,
+    assets,
+    logger,
+    metrics,
+    webhookSink,
+    async listen() {
+      server = app.listen(config.server.port, config.server.host)
+      server.requestTimeout = config.server.requestTimeoutMs
+      server.headersTimeout = Math.min(config.server.requestTimeoutMs, 20_000)
+      server.keepAliveTimeout = 65_000
+      await once(server, 'listening')
+      const { port } = server.address() as AddressInfo
+      worker?.start()
+      housekeeping = setInterval(() => void purge(), 3_600_000)
+      housekeeping.unref()
+      const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
+      return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(housekeeping)
+        if (server) {
+          const s = server
+          await new Promise<void>((resolve) => {
+            s.close(() => resolve())
+            s.closeIdleConnections()
+          })
+        }
+        await worker?.stop()
+        if (ownsStore) await store.close()
+      })()
+      return closing
+    },
+  }
+}

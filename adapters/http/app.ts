@@ -1,0 +1,114 @@
+import express, { type Express, type RequestHandler } from 'express'
+import { pinoHttp } from 'pino-http'
+import type { Logger } from 'pino'
+import type { GatewayConfig } from '../../core/config/load.js'
+import { GatewayError } from '../../core/errors/gatewayError.js'
+import type { AssetRegistry } from '../../core/money/assets.js'
+import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import type { Store } from '../../core/store/port.js'
+import { newId } from '../../core/util/ids.js'
+import { loadApiSchemas } from './apiSchemas.js'
+import type { Authenticator } from './auth.js'
+import { locals } from './context.js'
+import { errorHandler } from './errors.js'
+import type { GatewayMetrics } from './metrics.js'
+import { healthRoutes } from './routes/health.js'
+import { intentRoutes } from './routes/intents.js'
+import { webhookSinkRoutes, type WebhookSink } from './routes/webhookSink.js'
+
+export interface HttpAppDeps {
+  config: GatewayConfig
+  store: Store
+  assets: AssetRegistry
+  logger: Logger
+  metrics: GatewayMetrics
+  auth: Authenticator
+  destinationsFor: DestinationsFor
+  version: string
+  /** Dev mode: a receiver for the demo merchant's webhooks. */
+  webhookSink?: WebhookSink | undefined
+}
+
+/** A caller's `Request-Id` is echoed when it is sane; otherwise one is made. */
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+
+/**
+ * Mounts protocol surfaces added by later adapters: each gets the shared app and mounts its own
+ * router with its own error renderer.
+ */
+export type Mount = (app: Express) => void
+
+/**
+ * The gateway's HTTP app (express 5): request ids, redacted access logs, metrics, body limits,
+ * health, the `/v1` API, and one error handler per surface. Protocol adapters mount beside `/v1`.
+ */
+export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', deps.config.server.trustProxy)
+  app.set('etag', false)
+  app.set('query parser', 'simple')
+
+  const requestId: RequestHandler = (req, res, next) => {
+    const given = req.get('request-id')
+    const id = given && REQUEST_ID.test(given) ? given : newId('req')
+    locals(res).requestId = id
+    res.setHeader('Request-Id', id)
+    next()
+  }
+  app.use(requestId)
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (_req, res) => (res as unknown as { locals: { requestId: string } }).locals.requestId,
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  )
+  app.use(deps.metrics.middleware)
+  app.use(
+    express.json({
+      limit: deps.config.server.bodyLimitBytes,
+      type: ['application/json', 'application/*+json'],
+      // Keep the exact bytes: signatures (RFC 9421 Content-Digest, webhooks) are over the raw body.
+      verify: (req, _res, buf) => {
+        ;(req as unknown as { rawBody: Buffer }).rawBody = buf
+      },
+    }),
+  )
+  const requireJson: RequestHandler = (req, _res, next) => {
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined
+    if (hasBody && (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') && !req.is(['application/json', 'application/*+json'])) {
+      throw new GatewayError('GW_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    }
+    next()
+  }
+
+  app.use(healthRoutes({ store: deps.store, metrics: deps.metrics, version: deps.version }))
+  const v1 = express.Router()
+  v1.use(requireJson)
+  v1.use(
+    intentRoutes({
+      config: deps.config,
+      store: deps.store,
+      assets: deps.assets,
+      auth: deps.auth,
+      schemas: loadApiSchemas(),
+      logger: deps.logger,
+      destinationsFor: deps.destinationsFor,
+    }),
+  )
+  v1.use((req) => {
+    throw new GatewayError('GW_NOT_FOUND', `no route ${req.method} ${req.baseUrl}${req.path}`)
+  })
+  v1.use(errorHandler(deps.logger))
+  app.use('/v1', v1)
+  if (deps.webhookSink) app.use('/dev', webhookSinkRoutes(deps.webhookSink))
+  for (const mount of mounts) mount(app)
+
+  app.use((req) => {
+    throw new GatewayError('GW_NOT_FOUND', `no route ${req.method} ${req.path}`)
+  })
+  app.use(errorHandler(deps.logger))
+  return app
+}

@@ -1,0 +1,203 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
+import addFormatsModule from 'ajv-formats'
+import YAML from 'yaml'
+import { fromRoot } from '../util/paths.js'
+
+/** A secret in the file: a literal (development) or a reference to an environment variable. */
+export type SecretRef = string | { env: string }
+
+/** An API key after loading: only its hash is kept. */
+export interface ApiKeyConfig {
+  id: string
+  kind: 'admin' | 'merchant' | 'agent'
+  principalId: string
+  sha256: string
+  scopes: string[]
+}
+
+/** The validated configuration with defaults applied and every secret resolved. */
+export interface GatewayConfig {
+  server: { host: string; port: number; publicUrl?: string; bodyLimitBytes: number; trustProxy: boolean; requestTimeoutMs: number }
+  store:
+    | { driver: 'sqlite'; sqlite: { path: string } }
+    | { driver: 'postgres'; sqlite?: { path: string }; postgres: { url: string; poolSize: number; schema?: string } }
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' }
+  idempotency: { ttlHours: number; leaseMs: number }
+  outbox: {
+    enabled: boolean
+    pollIntervalMs: number
+    batchSize: number
+    concurrency: number
+    leaseMs: number
+    maxAttempts: number
+    backoffBaseMs: number
+    backoffMaxMs: number
+    timeoutMs: number
+  }
+  apiKeys: ApiKeyConfig[]
+  merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
+  agents: Array<{ id: string; name?: string; userId?: string }>
+  assets: Array<{ id: string; kind: 'fiat' | 'token'; decimals: number; symbol: string; name?: string; network?: string; address?: string }>
+  dev: { webhookSink: boolean }
+}
+
+/** One problem in the configuration, with the exact field. */
+export interface ConfigProblem {
+  /** JSON path of the field, e.g. `store.postgres.url`. */
+  path: string
+  message: string
+}
+
+/** Start-up error listing every wrong field. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`invalid configuration in ${source}:\n` + problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n'))
+  }
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020
+let compiled: ReturnType<Ajv2020['compile']> | undefined
+
+function validator(): ReturnType<Ajv2020['compile']> {
+  if (!compiled) {
+    const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true })
+    addFormats(ajv)
+    compiled = ajv.compile(JSON.parse(readFileSync(fromRoot('core', 'config', 'schema.json'), 'utf8')) as object)
+  }
+  return compiled
+}
+
+function toPath(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '')
+}
+
+function describe(e: ErrorObject): ConfigProblem {
+  let path = toPath(e.instancePath)
+  let message = e.message ?? 'is invalid'
+  if (e.keyword === 'additionalProperties') {
+    const extra = (e.params as { additionalProperty: string }).additionalProperty
+    path = path ? `${path}.${extra}` : extra
+    message = 'is not a known field'
+  } else if (e.keyword === 'required') {
+    const missing = (e.params as { missingProperty: string }).missingProperty
+    path = path ? `${path}.${missing}` : missing
+    message = 'is required'
+  } else if (e.keyword === 'enum') {
+    message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+  }
+  return { path, message }
+}
+
+/** Drop the noise ajv adds for `oneOf` branches when a more precise error exists at the same path. */
+function prune(errors: ErrorObject[]): ConfigProblem[] {
+  const precise = errors.filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'if')
+  const seen = new Set<string>()
+  const out: ConfigProblem[] = []
+  for (const e of precise.length ? precise : errors) {
+    const p = describe(e)
+    const k = `${p.path}|${p.message}`
+    if (!seen.has(k)) {
+      seen.add(k)
+      out.push(p)
+    }
+  }
+  return out
+}
+
+/**
+ * Validate a parsed configuration object, apply defaults and resolve secrets from `env`.
+ * `process.env` is never read here: the entry point passes it. Throws {@link ConfigError} naming
+ * every wrong field.
+ *
+ * @example parseConfig({ store: { driver: 'sqlite' } }, process.env, 'inline')
+ */
+export function parseConfig(raw: unknown, env: Readonly<Record<string, string | undefined>>, source = 'config'): GatewayConfig {
+  const data = structuredClone(raw ?? {}) as Record<string, unknown>
+  const validate = validator()
+  if (!validate(data)) throw new ConfigError(source, prune(validate.errors ?? []))
+
+  const problems: ConfigProblem[] = []
+  const secret = (ref: SecretRef, path: string): string => {
+    if (typeof ref === 'string') return ref
+    const v = env[ref.env]
+    if (v === undefined || v === '') {
+      problems.push({ path, message: `environment variable ${ref.env} is not set` })
+      return ''
+    }
+    return v
+  }
+
+  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store'> & {
+    apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
+    merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef } }>
+    store: { driver: 'sqlite' | 'postgres'; sqlite: { path: string }; postgres?: { url: SecretRef; poolSize: number; schema?: string } }
+  }
+
+  const apiKeys: ApiKeyConfig[] = cfg.apiKeys.map((k, i) => {
+    const sha256 = k.sha256 ?? createHash('sha256').update(secret(k.key!, `apiKeys[${i}].key`)).digest('hex')
+    return { id: k.id, kind: k.kind, principalId: k.principalId, sha256, scopes: k.scopes }
+  })
+  const ids = new Set<string>()
+  cfg.apiKeys.forEach((k, i) => {
+    if (ids.has(k.id)) problems.push({ path: `apiKeys[${i}].id`, message: `duplicate key id ${k.id}` })
+    ids.add(k.id)
+  })
+  const merchantIds = new Set<string>()
+  const merchants = cfg.merchants.map((m, i) => {
+    if (merchantIds.has(m.id)) problems.push({ path: `merchants[${i}].id`, message: `duplicate merchant id ${m.id}` })
+    merchantIds.add(m.id)
+    return m.webhook
+      ? { id: m.id, name: m.name, webhook: { url: m.webhook.url, secret: secret(m.webhook.secret, `merchants[${i}].webhook.secret`) } }
+      : { id: m.id, name: m.name }
+  })
+  cfg.apiKeys.forEach((k, i) => {
+    if (k.kind === 'merchant' && !merchantIds.has(k.principalId))
+      problems.push({ path: `apiKeys[${i}].principalId`, message: `no merchant ${k.principalId} in merchants[]` })
+  })
+  const store: GatewayConfig['store'] =
+    cfg.store.driver === 'postgres' && cfg.store.postgres
+      ? {
+          driver: 'postgres',
+          sqlite: cfg.store.sqlite,
+          postgres: {
+            url: secret(cfg.store.postgres.url, 'store.postgres.url'),
+            poolSize: cfg.store.postgres.poolSize,
+            ...(cfg.store.postgres.schema ? { schema: cfg.store.postgres.schema } : {}),
+          },
+        }
+      : { driver: 'sqlite', sqlite: cfg.store.sqlite }
+  if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
+    problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
+  if (problems.length) throw new ConfigError(source, problems)
+  return { ...cfg, apiKeys, merchants, store }
+}
+
+/**
+ * Read a configuration file (JSON, or YAML by extension) and {@link parseConfig} it. Syntax errors
+ * name the file and position.
+ */
+export function loadConfigFile(path: string, env: Readonly<Record<string, string | undefined>>): GatewayConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new ConfigError(path, [{ path: '', message: `cannot read file: ${(e as Error).message}` }])
+  }
+  let raw: unknown
+  try {
+    raw = /\.ya?ml$/i.test(path) ? YAML.parse(text) : JSON.parse(text)
+  } catch (e) {
+    throw new ConfigError(path, [{ path: '', message: `not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(e as Error).message}` }])
+  }
+  return parseConfig(raw, env, path)
+}

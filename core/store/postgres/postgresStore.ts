@@ -1,0 +1,505 @@
+import pg from 'pg'
+import type { AuditEvent, IntentStatus, PaymentIntent } from '../../intent/types.js'
+import { migratePostgres } from '../migrate.js'
+import type {
+  ApiKeyRecord,
+  ClaimIdempotencyParams,
+  ClaimIdempotencyResult,
+  CompleteIdempotencyParams,
+  InsertIntentParams,
+  InsertIntentResult,
+  ListIntentsParams,
+  ListIntentsResult,
+  OutboxAttempt,
+  OutboxInsert,
+  OutboxRow,
+  OutboxState,
+  RecordOutboxAttemptParams,
+  Store,
+  StoredIntent,
+  UpdateIntentParams,
+  UpdateIntentResult,
+} from '../port.js'
+import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse } from '../shared.js'
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/db` */
+  url: string
+  /** Connections in the pool (default 10). */
+  poolSize?: number
+  /**
+   * Schema holding the tables, set as `search_path` of every connection (in the startup packet:
+   * no extra round trip) and created by `migrate()`. Lower-case identifier only.
+   */
+  schema?: string
+}
+
+/**
+ * The scale-out store (DESIGN §5): a `pg` pool; several gateway instances share the database.
+ * Every write is ONE statement in autocommit (data-modifying CTEs write the intent, its audit
+ * event and its outbox rows atomically), so a write costs one round trip and one commit, and
+ * PostgreSQL's own group commit batches concurrent writers. Unique constraints with
+ * `ON CONFLICT` make dedupe keys, idempotency claims and replay locks exactly-once across
+ * processes; outbox workers claim with `FOR UPDATE SKIP LOCKED`.
+ */
+export function openPostgresStore(options: PostgresStoreOptions): Store {
+  return new PostgresStore(options)
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+const iso = (d: Date): string => d.toISOString()
+
+/** The outbox rows of one write as column arrays, for `unnest(...)`. */
+function outboxArrays(rows: readonly OutboxInsert[] | undefined): [string[], string[], string[], string[], Array<string | null>, string[]] {
+  const ids: string[] = []
+  const types: string[] = []
+  const destinations: string[] = []
+  const payloads: string[] = []
+  const aggregates: Array<string | null> = []
+  const created: string[] = []
+  for (const o of rows ?? []) {
+    ids.push(o.id)
+    types.push(o.type)
+    destinations.push(o.destination)
+    payloads.push(o.payload)
+    aggregates.push(o.aggregateId ?? null)
+    created.push(iso(o.createdAt))
+  }
+  return [ids, types, destinations, payloads, aggregates, created]
+}
+
+/** `INSERT INTO outbox … SELECT FROM <source>, unnest($n…$n+5)`: the rows of one write. */
+const outboxInsertFrom = (source: string, n: number): string => `
+  INSERT INTO outbox (id, type, destination, payload, aggregate_id, next_attempt_at, created_at)
+  SELECT o.id, o.type, o.destination, o.payload, o.aggregate_id, o.created_at, o.created_at
+  FROM ${source} unnest($${n}::text[], $${n + 1}::text[], $${n + 2}::text[], $${n + 3}::text[], $${n + 4}::text[], $${n + 5}::timestamptz[])
+    AS o (id, type, destination, payload, aggregate_id, created_at)`
+
+const SQL = {
+  insertIntent: `
+    WITH ins AS (
+      INSERT INTO intents (id, merchant_id, protocol, status, version, dedupe_key, doc, audit_head, audit_seq, created_at, updated_at)
+      VALUES ($1::text, $2::text, $3, $4, $5, $6::text, $7::jsonb, $8::text, 1, $9, $10)
+      ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
+      RETURNING id
+    ), ev AS (
+      INSERT INTO intent_events (intent_id, seq, type, actor, at, doc, hash)
+      SELECT ins.id, 1, $11, $12, $13, $14::jsonb, $8::text FROM ins
+    ), ob AS (${outboxInsertFrom('ins,', 15)}
+    )
+    SELECT (SELECT id FROM ins) AS inserted,
+           (SELECT id FROM intents WHERE $6::text IS NOT NULL AND merchant_id = $2::text AND dedupe_key = $6::text) AS existing`,
+  findByDedupe: 'SELECT id FROM intents WHERE merchant_id = $1 AND dedupe_key = $2',
+  updateIntent: `
+    WITH upd AS (
+      UPDATE intents SET status = $2, version = $3, doc = $4::jsonb, audit_head = $5::text, audit_seq = $6::int, updated_at = $7
+      WHERE id = $1::text AND version = $8 AND audit_seq = $6::int - 1 AND audit_head = $9
+      RETURNING id
+    ), ev AS (
+      INSERT INTO intent_events (intent_id, seq, type, actor, at, doc, hash)
+      SELECT upd.id, $6::int, $10, $11, $12, $13::jsonb, $5::text FROM upd
+    ), ob AS (${outboxInsertFrom('upd,', 14)}
+    )
+    SELECT count(*)::int AS updated FROM upd`,
+  intentVersion: 'SELECT version FROM intents WHERE id = $1',
+  getIntent: 'SELECT doc, audit_head, audit_seq FROM intents WHERE id = $1',
+  listEvents: 'SELECT doc FROM intent_events WHERE intent_id = $1 ORDER BY seq',
+  countIntents: 'SELECT protocol, status, count(*)::int AS count FROM intents GROUP BY protocol, status ORDER BY protocol, status',
+
+  claimKey: `
+    INSERT INTO idempotency_keys (scope, key, fingerprint, state, owner, locked_until, created_at)
+    VALUES ($1, $2, $3, 'in_flight', $4, $5, $6)
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING 1 AS claimed`,
+  readKey: 'SELECT fingerprint, state, owner, locked_until, status_code, headers, body FROM idempotency_keys WHERE scope = $1 AND key = $2',
+  takeOverKey: `
+    UPDATE idempotency_keys SET owner = $3, locked_until = $4
+    WHERE scope = $1 AND key = $2 AND state = 'in_flight' AND owner = $5 AND fingerprint = $6 AND locked_until <= $7
+    RETURNING 1 AS claimed`,
+  completeKey: `
+    UPDATE idempotency_keys
+    SET state = 'done', status_code = $4, headers = $5::jsonb, body = $6, completed_at = $7, locked_until = NULL
+    WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_flight'`,
+  releaseKey: `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_flight'`,
+  purgeKeys: `DELETE FROM idempotency_keys WHERE state = 'done' AND completed_at < $1`,
+
+  enqueueOutbox: outboxInsertFrom('', 1),
+  claimOutbox: `
+    UPDATE outbox SET claimed_by = $1, claimed_until = $2
+    WHERE id IN (
+      SELECT id FROM outbox
+      WHERE state = 'pending' AND next_attempt_at <= $3 AND (claimed_until IS NULL OR claimed_until <= $3)
+      ORDER BY next_attempt_at, id
+      LIMIT $4
+      FOR UPDATE SKIP LOCKED
+    )
+    RETURNING *`,
+  recordOutbox: `
+    WITH upd AS (
+      UPDATE outbox SET state = $3, attempts = attempts + 1, next_attempt_at = coalesce($4::timestamptz, next_attempt_at),
+        delivered_at = coalesce($5::timestamptz, delivered_at), claimed_by = NULL, claimed_until = NULL
+      WHERE id = $1 AND claimed_by = $2::text
+      RETURNING id
+    )
+    INSERT INTO outbox_attempts (outbox_id, attempt, worker_id, at, duration_ms, status_code, error, result)
+    SELECT upd.id, $6, $2::text, $7, $8, $9, $10, $11 FROM upd`,
+  getOutbox: 'SELECT * FROM outbox WHERE id = $1',
+  listAttempts:
+    'SELECT outbox_id, attempt, worker_id, at, duration_ms, status_code, error, result FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id',
+  countOutbox: 'SELECT state, count(*)::int AS count FROM outbox GROUP BY state',
+
+  acquireLock: `
+    INSERT INTO replay_locks (namespace, key, holder, expires_at) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (namespace, key) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+    WHERE replay_locks.expires_at <= $5
+    RETURNING 1 AS ok`,
+  releaseLock: 'DELETE FROM replay_locks WHERE namespace = $1 AND key = $2 AND holder = $3',
+  purgeLocks: 'DELETE FROM replay_locks WHERE expires_at <= $1',
+
+  putApiKey: `
+    INSERT INTO api_keys (hash, id, kind, principal_id, scopes, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)
+    ON CONFLICT (hash) DO UPDATE SET id = EXCLUDED.id, kind = EXCLUDED.kind, principal_id = EXCLUDED.principal_id,
+      scopes = EXCLUDED.scopes, created_at = EXCLUDED.created_at, revoked_at = EXCLUDED.revoked_at`,
+  findApiKey: 'SELECT * FROM api_keys WHERE hash = $1',
+} as const
+type StatementName = keyof typeof SQL
+
+interface OutboxDbRow {
+  id: string
+  type: string
+  destination: string
+  payload: string
+  aggregate_id: string | null
+  state: OutboxState
+  attempts: number
+  next_attempt_at: Date
+  claimed_by: string | null
+  claimed_until: Date | null
+  created_at: Date
+  delivered_at: Date | null
+}
+
+interface AttemptDbRow {
+  outbox_id: string
+  attempt: number
+  worker_id: string
+  at: Date
+  duration_ms: number
+  status_code: number | null
+  error: string | null
+  result: OutboxAttempt['result']
+}
+
+interface IdempotencyDbRow {
+  fingerprint: string
+  state: 'in_flight' | 'done'
+  owner: string
+  locked_until: Date | null
+  status_code: number | null
+  headers: Record<string, string> | null
+  body: string | null
+}
+
+interface ApiKeyDbRow {
+  hash: string
+  id: string
+  kind: ApiKeyRecord['kind']
+  principal_id: string
+  scopes: string[]
+  created_at: Date
+  revoked_at: Date | null
+}
+
+function outboxFromRow(r: OutboxDbRow): OutboxRow {
+  const row: OutboxRow = {
+    id: r.id,
+    type: r.type,
+    destination: r.destination,
+    payload: r.payload,
+    createdAt: r.created_at,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+  }
+  if (r.aggregate_id !== null) row.aggregateId = r.aggregate_id
+  if (r.delivered_at !== null) row.deliveredAt = r.delivered_at
+  if (r.claimed_by !== null) row.claimedBy = r.claimed_by
+  if (r.claimed_until !== null) row.claimedUntil = r.claimed_until
+  return row
+}
+
+function attemptFromRow(r: AttemptDbRow): OutboxAttempt {
+  const a: OutboxAttempt = { outboxId: r.outbox_id, attempt: r.attempt, workerId: r.worker_id, at: r.at, durationMs: r.duration_ms, result: r.result }
+  if (r.status_code !== null) a.statusCode = r.status_code
+  if (r.error !== null) a.error = r.error
+  return a
+}
+
+class PostgresStore implements Store {
+  readonly dialect = 'postgres' as const
+  private readonly pool: pg.Pool
+  private readonly schema: string | undefined
+
+  constructor(options: PostgresStoreOptions) {
+    if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema))
+      throw new Error(`postgres store: schema must match ${SCHEMA_NAME} (got ${JSON.stringify(options.schema)})`)
+    this.schema = options.schema
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      ...(options.schema !== undefined ? { options: `-c search_path=${options.schema}` } : {}),
+    })
+    // An idle connection that dies (server restart) emits 'error' on the pool; without a listener
+    // it would crash the process. The pool drops it and the next query opens a fresh one.
+    this.pool.on('error', () => {})
+  }
+
+  /** One named (prepared once per connection) statement. */
+  private q<R extends pg.QueryResultRow>(name: StatementName, values: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>({ name, text: SQL[name], values })
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect()
+    try {
+      await migratePostgres(client, this.schema)
+    } finally {
+      client.release()
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1')
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+
+  // --- intents ------------------------------------------------------------------------------
+
+  async insertIntent(p: InsertIntentParams): Promise<InsertIntentResult> {
+    checkInsert(p)
+    const { intent, event } = p
+    const dedupeKey = p.dedupeKey ?? null
+    const { rows } = await this.q<{ inserted: string | null; existing: string | null }>('insertIntent', [
+      intent.id,
+      intent.merchant_id,
+      intent.origin.protocol,
+      intent.status,
+      intent.version,
+      dedupeKey,
+      JSON.stringify(intent),
+      event.hash,
+      intent.created_at,
+      intent.updated_at,
+      event.type,
+      event.actor,
+      event.at,
+      JSON.stringify(event),
+      ...outboxArrays(p.outbox),
+    ])
+    const r = rows[0]!
+    if (r.inserted !== null) return { ok: true }
+    if (r.existing !== null) return { ok: false, reason: 'duplicate', existingId: r.existing }
+    // The conflicting row was committed after this statement's snapshot was taken (a concurrent
+    // insert of the same dedupe key): a new statement sees it.
+    const again = await this.q<{ id: string }>('findByDedupe', [intent.merchant_id, dedupeKey])
+    const existing = again.rows[0]
+    if (!existing) throw new Error('insertIntent: dedupe conflict but no existing intent found')
+    return { ok: false, reason: 'duplicate', existingId: existing.id }
+  }
+
+  async updateIntent(p: UpdateIntentParams): Promise<UpdateIntentResult> {
+    checkUpdate(p)
+    const { intent, event, expectedVersion } = p
+    const { rows } = await this.q<{ updated: number }>('updateIntent', [
+      intent.id,
+      intent.status,
+      intent.version,
+      JSON.stringify(intent),
+      event.hash,
+      event.seq,
+      intent.updated_at,
+      expectedVersion,
+      event.prev_hash,
+      event.type,
+      event.actor,
+      event.at,
+      JSON.stringify(event),
+      ...outboxArrays(p.outbox),
+    ])
+    if (rows[0]!.updated === 1) return { ok: true }
+    const current = (await this.q<{ version: number }>('intentVersion', [intent.id])).rows[0]
+    if (!current) return { ok: false, reason: 'not_found' }
+    return { ok: false, reason: 'version_conflict', currentVersion: current.version }
+  }
+
+  async getIntent(id: string): Promise<StoredIntent | undefined> {
+    const r = (await this.q<{ doc: PaymentIntent; audit_head: string; audit_seq: number }>('getIntent', [id])).rows[0]
+    return r ? { intent: r.doc, auditHead: r.audit_head, auditSeq: r.audit_seq } : undefined
+  }
+
+  async listIntents(p: ListIntentsParams): Promise<ListIntentsResult> {
+    const where: string[] = []
+    const values: unknown[] = []
+    let shape = ''
+    const add = (column: string, op: string, value: unknown, tag: string): void => {
+      values.push(value)
+      where.push(`${column} ${op} $${values.length}`)
+      shape += tag
+    }
+    if (p.merchantId !== undefined) add('merchant_id', '=', p.merchantId, 'm')
+    if (p.status !== undefined) add('status', '=', p.status, 's')
+    if (p.protocol !== undefined) add('protocol', '=', p.protocol, 'p')
+    if (p.cursor !== undefined) add('id', '<', p.cursor, 'c')
+    const limit = Math.max(1, Math.floor(p.limit))
+    values.push(limit + 1)
+    const text = `SELECT doc FROM intents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${values.length}`
+    const { rows } = await this.pool.query<{ doc: PaymentIntent }>({ name: `listIntents_${shape}`, text, values })
+    const items = rows.slice(0, limit).map((r) => r.doc)
+    const result: ListIntentsResult = { items }
+    if (rows.length > limit) result.nextCursor = items[items.length - 1]!.id
+    return result
+  }
+
+  async listEvents(intentId: string): Promise<AuditEvent[]> {
+    return (await this.q<{ doc: AuditEvent }>('listEvents', [intentId])).rows.map((r) => r.doc)
+  }
+
+  async countIntents(): Promise<Array<{ protocol: string; status: IntentStatus; count: number }>> {
+    return (await this.q<{ protocol: string; status: IntentStatus; count: number }>('countIntents', [])).rows
+  }
+
+  // --- idempotency ----------------------------------------------------------------------------
+
+  async claimIdempotencyKey(p: ClaimIdempotencyParams): Promise<ClaimIdempotencyResult> {
+    const now = iso(p.now)
+    const lockedUntil = iso(new Date(p.now.getTime() + p.leaseMs))
+    // Each turn either answers or observes a concurrent change (a release, a takeover) and looks again.
+    for (let turn = 0; turn < 10; turn++) {
+      const ins = await this.q('claimKey', [p.scope, p.key, p.fingerprint, p.owner, lockedUntil, now])
+      if (ins.rowCount === 1) return { kind: 'claimed' }
+      const row = (await this.q<IdempotencyDbRow>('readKey', [p.scope, p.key])).rows[0]
+      if (!row) continue // released between the two statements: claim again
+      const decision = decideExistingClaim(
+        {
+          fingerprint: row.fingerprint,
+          state: row.state,
+          owner: row.owner,
+          lockedUntilMs: row.locked_until?.getTime() ?? null,
+          statusCode: row.status_code,
+          headers: row.headers,
+          body: row.body,
+        },
+        p,
+      )
+      if (decision.kind !== 'takeover') return decision
+      const took = await this.q('takeOverKey', [p.scope, p.key, p.owner, lockedUntil, row.owner, p.fingerprint, now])
+      if (took.rowCount === 1) return { kind: 'claimed' }
+    }
+    throw new Error('claimIdempotencyKey: the key keeps changing under contention')
+  }
+
+  async completeIdempotencyKey(p: CompleteIdempotencyParams): Promise<void> {
+    if (!isStorableResponse(p.response)) return this.releaseIdempotencyKey(p)
+    await this.q('completeKey', [p.scope, p.key, p.owner, p.response.status, JSON.stringify(p.response.headers), p.response.body, iso(p.now)])
+  }
+
+  async releaseIdempotencyKey(p: { scope: string; key: string; owner: string }): Promise<void> {
+    await this.q('releaseKey', [p.scope, p.key, p.owner])
+  }
+
+  async purgeIdempotencyKeys(before: Date): Promise<number> {
+    return (await this.q('purgeKeys', [iso(before)])).rowCount ?? 0
+  }
+
+  // --- outbox -----------------------------------------------------------------------------------
+
+  async enqueueOutbox(rows: OutboxInsert[]): Promise<void> {
+    if (rows.length === 0) return
+    await this.q('enqueueOutbox', outboxArrays(rows))
+  }
+
+  async claimOutbox(p: { workerId: string; limit: number; now: Date; leaseMs: number }): Promise<OutboxRow[]> {
+    if (p.limit <= 0) return []
+    const until = iso(new Date(p.now.getTime() + p.leaseMs))
+    const { rows } = await this.q<OutboxDbRow>('claimOutbox', [p.workerId, until, iso(p.now), p.limit])
+    // RETURNING does not keep the subquery's order.
+    return rows
+      .sort((a, b) => a.next_attempt_at.getTime() - b.next_attempt_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map(outboxFromRow)
+  }
+
+  async recordOutboxAttempt(p: RecordOutboxAttemptParams): Promise<void> {
+    const r = p.result
+    const state: OutboxState = r.kind === 'retry' ? 'pending' : r.kind
+    // Only the lease holder records: the CTE updates nothing (and appends nothing) otherwise.
+    await this.q('recordOutbox', [
+      p.id,
+      p.workerId,
+      state,
+      r.kind === 'retry' ? iso(r.nextAttemptAt) : null,
+      r.kind === 'delivered' ? iso(p.at) : null,
+      p.attempt,
+      iso(p.at),
+      Math.round(p.durationMs),
+      p.statusCode ?? null,
+      p.error ?? null,
+      r.kind,
+    ])
+  }
+
+  async getOutbox(id: string): Promise<OutboxRow | undefined> {
+    const r = (await this.q<OutboxDbRow>('getOutbox', [id])).rows[0]
+    return r ? outboxFromRow(r) : undefined
+  }
+
+  async listOutboxAttempts(outboxId: string): Promise<OutboxAttempt[]> {
+    return (await this.q<AttemptDbRow>('listAttempts', [outboxId])).rows.map(attemptFromRow)
+  }
+
+  async countOutbox(): Promise<{ pending: number; delivered: number; dead: number }> {
+    const out = { pending: 0, delivered: 0, dead: 0 }
+    for (const r of (await this.q<{ state: OutboxState; count: number }>('countOutbox', [])).rows) out[r.state] = r.count
+    return out
+  }
+
+  // --- replay locks -----------------------------------------------------------------------------
+
+  async acquireReplayLock(p: { namespace: string; key: string; holder: string; expiresAt: Date; now: Date }): Promise<boolean> {
+    const r = await this.q('acquireLock', [p.namespace, p.key, p.holder, iso(p.expiresAt), iso(p.now)])
+    return r.rowCount === 1
+  }
+
+  async releaseReplayLock(p: { namespace: string; key: string; holder: string }): Promise<boolean> {
+    return ((await this.q('releaseLock', [p.namespace, p.key, p.holder])).rowCount ?? 0) > 0
+  }
+
+  async purgeReplayLocks(now: Date): Promise<number> {
+    return (await this.q('purgeLocks', [iso(now)])).rowCount ?? 0
+  }
+
+  // --- API keys -------------------------------------------------------------------------------
+
+  async putApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.q('putApiKey', [
+      k.hash,
+      k.id,
+      k.kind,
+      k.principalId,
+      JSON.stringify(k.scopes),
+      iso(k.createdAt),
+      k.revokedAt ? iso(k.revokedAt) : null,
+    ])
+  }
+
+  async findApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
+    const r = (await this.q<ApiKeyDbRow>('findApiKey', [hash])).rows[0]
+    if (!r) return undefined
+    const rec: ApiKeyRecord = { hash: r.hash, id: r.id, kind: r.kind, principalId: r.principal_id, scopes: r.scopes, createdAt: r.created_at }
+    if (r.revoked_at !== null) rec.revokedAt = r.revoked_at
+    return rec
+  }
+}
