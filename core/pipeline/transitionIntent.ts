@@ -13,7 +13,8 @@ export interface TransitionIntentDeps {
 
 export interface TransitionIntentParameters {
   intentId: string
-  event: TransitionEvent
+  /** A state-machine event, or `annotate` to record facts (route attempts, a tx hash) without changing the status. */
+  event: TransitionEvent | 'annotate'
   /** Who causes it (`admin:<id>`, `system:reconciler`, …), recorded in the audit chain. */
   actor: string
   /** Reason code (snake_case), recorded in the audit chain and as `status_reason` on declines and failures. */
@@ -50,7 +51,7 @@ export async function transitionIntent(deps: TransitionIntentDeps, params: Trans
     if (params.expectedVersion !== undefined && current.version !== params.expectedVersion) {
       throw new GatewayError('GW_INTENT_CONFLICT', `intent ${current.id} is at version ${current.version}, not ${params.expectedVersion}`)
     }
-    const t = transition(current.status, params.event)
+    const t = params.event === 'annotate' ? ({ ok: true, from: current.status, to: current.status } as const) : transition(current.status, params.event)
     if (!t.ok) {
       throw new GatewayError('GW_INVALID_TRANSITION', `cannot ${params.event} an intent that is ${current.status}`, {
         details: { status: current.status, event: params.event },
@@ -72,7 +73,8 @@ export async function transitionIntent(deps: TransitionIntentDeps, params: Trans
       data: params.data ?? {},
       prev_hash: stored.auditHead,
     })
-    const outbox = intentOutboxRows(next, `payment_intent.${t.to}`, deps.destinationsFor?.(next) ?? [], now)
+    // Annotations change no status: nobody outside needs to hear about them.
+    const outbox = params.event === 'annotate' ? [] : intentOutboxRows(next, `payment_intent.${t.to}`, deps.destinationsFor?.(next) ?? [], now)
     const result = await deps.store.updateIntent({ intent: next, expectedVersion: current.version, event, outbox })
     if (result.ok) return next
     if (result.reason === 'not_found') throw new GatewayError('GW_NOT_FOUND', `no intent ${params.intentId}`)

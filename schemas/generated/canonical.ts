@@ -227,6 +227,10 @@ export interface IntentRoute {
    * Fixed before the first rail attempt; every retry and reconciliation reuses it.
    */
   idempotency_key?: string
+  /**
+   * The rail's reference while the outcome is still unknown (a broadcast transaction hash, a trade number), for reconciliation.
+   */
+  reference?: string
   attempts: RailAttempt[]
 }
 export interface RailAttempt {
@@ -235,6 +239,7 @@ export interface RailAttempt {
   at: string
   outcome: 'succeeded' | 'declined' | 'unknown' | 'error'
   code?: string
+  reference?: string
   duration_ms?: number
 }
 export interface IntentSettlement {

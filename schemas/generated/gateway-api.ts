@@ -325,11 +325,14 @@ export interface components {
                     /** @enum {string} */
                     outcome: "succeeded" | "declined" | "unknown" | "error";
                     rail: string;
+                    reference?: string;
                 }[];
                 endpoint?: string;
                 /** @description Fixed before the first rail attempt; every retry and reconciliation reuses it. */
                 idempotency_key?: string;
                 rail: string;
+                /** @description The rail's reference while the outcome is still unknown (a broadcast transaction hash, a trade number), for reconciliation. */
+                reference?: string;
             };
             /** IntentSettlement */
             settlement?: {
