@@ -8,8 +8,10 @@ import { createOutboxWorker } from '../../core/events/outboxWorker.js'
 import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
 import { openStore } from '../../core/store/open.js'
+import { RailRegistry, type RailAdapter } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
-import { createHttpApp, type Mount } from '../http/app.js'
+import { BreakerRegistry } from '../rails/shared/breakers.js'
+import { createHttpApp, type HttpAppDeps, type Mount } from '../http/app.js'
 import { createAuthenticator } from '../http/auth.js'
 import { createLogger } from '../http/logger.js'
 import { createMetrics, type GatewayMetrics } from '../http/metrics.js'
@@ -24,6 +26,11 @@ export interface CreateGatewayOptions {
   store?: Store | undefined
   /** Surfaces added by protocol adapters (each mounts its own router). */
   mounts?: readonly Mount[] | undefined
+  /**
+   * Rails, registered explicitly here (never on import). Each factory gets the gateway's breaker
+   * registry and logger so its endpoints' breakers show in `/metrics` and `/v1/rails`.
+   */
+  rails?: ReadonlyArray<(ctx: { breakers: BreakerRegistry; logger: Logger; store: Store }) => RailAdapter> | undefined
   /** Serve `/dev/webhook-sink` with this secret (dev mode). */
   webhookSinkSecret?: string | undefined
   /** Collect Node process metrics (off in tests that start many gateways). */
@@ -38,6 +45,10 @@ export interface Gateway {
   readonly assets: AssetRegistry
   readonly logger: Logger
   readonly metrics: GatewayMetrics
+  readonly rails: RailRegistry
+  readonly breakers: BreakerRegistry
+  /** Everything the HTTP surfaces were built from (for adapters and tests). */
+  readonly deps: HttpAppDeps
   readonly webhookSink?: WebhookSink | undefined
   /** Listen on `config.server.host:port` (port 0 = any) and start the workers; returns the base URL. */
   listen(): Promise<string>
@@ -58,13 +69,14 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const assets = createAssetRegistry(config.assets)
   const merchants = new Map(config.merchants.map((m) => [m.id, m]))
   const destinationsFor: DestinationsFor = (intent) => (merchants.get(intent.merchant_id)?.webhook ? [`merchant:${intent.merchant_id}`] : [])
-  const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true })
+  const breakers = new BreakerRegistry()
+  const rails = new RailRegistry()
+  for (const make of options.rails ?? []) rails.register(make({ breakers, logger, store }))
+  const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true, breakers })
   const auth = createAuthenticator(config.apiKeys, store)
   const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
-  const app = createHttpApp(
-    { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink },
-    options.mounts ?? [],
-  )
+  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers }
+  const app = createHttpApp(deps, options.mounts ?? [])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
         {
@@ -108,6 +120,9 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
     assets,
     logger,
     metrics,
+    rails,
+    breakers,
+    deps,
     webhookSink,
     async listen() {
       server = app.listen(config.server.port, config.server.host)
@@ -133,6 +148,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           })
         }
         await worker?.stop()
+        breakers.shutdown()
         if (ownsStore) await store.close()
       })()
       return closing

@@ -5,7 +5,9 @@ import type { GatewayConfig } from '../../core/config/load.js'
 import { GatewayError } from '../../core/errors/gatewayError.js'
 import type { AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import type { RailRegistry } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
+import type { BreakerRegistry } from '../rails/shared/breakers.js'
 import { newId } from '../../core/util/ids.js'
 import { loadApiSchemas } from './apiSchemas.js'
 import type { Authenticator } from './auth.js'
@@ -14,6 +16,7 @@ import { errorHandler } from './errors.js'
 import type { GatewayMetrics } from './metrics.js'
 import { healthRoutes } from './routes/health.js'
 import { intentRoutes } from './routes/intents.js'
+import { railRoutes } from './routes/rails.js'
 import { webhookSinkRoutes, type WebhookSink } from './routes/webhookSink.js'
 
 export interface HttpAppDeps {
@@ -25,6 +28,10 @@ export interface HttpAppDeps {
   auth: Authenticator
   destinationsFor: DestinationsFor
   version: string
+  /** Rails registered by the composition root. */
+  rails: RailRegistry
+  /** One breaker per rail endpoint. */
+  breakers: BreakerRegistry
   /** Dev mode: a receiver for the demo merchant's webhooks. */
   webhookSink?: WebhookSink | undefined
 }
@@ -33,10 +40,10 @@ export interface HttpAppDeps {
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
 
 /**
- * Mounts protocol surfaces added by later adapters: each gets the shared app and mounts its own
- * router with its own error renderer.
+ * Mounts a protocol surface: each adapter gets the shared app and the gateway's parts, and mounts
+ * its own router with its own error renderer.
  */
-export type Mount = (app: Express) => void
+export type Mount = (app: Express, deps: HttpAppDeps) => void
 
 /**
  * The gateway's HTTP app (express 5): request ids, redacted access logs, metrics, body limits,
@@ -87,6 +94,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
   app.use(healthRoutes({ store: deps.store, metrics: deps.metrics, version: deps.version }))
   const v1 = express.Router()
   v1.use(requireJson)
+  v1.use(railRoutes({ auth: deps.auth, rails: deps.rails, breakers: deps.breakers }))
   v1.use(
     intentRoutes({
       config: deps.config,
@@ -104,7 +112,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
   v1.use(errorHandler(deps.logger))
   app.use('/v1', v1)
   if (deps.webhookSink) app.use('/dev', webhookSinkRoutes(deps.webhookSink))
-  for (const mount of mounts) mount(app)
+  for (const mount of mounts) mount(app, deps)
 
   app.use((req) => {
     throw new GatewayError('GW_NOT_FOUND', `no route ${req.method} ${req.path}`)

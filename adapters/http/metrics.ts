@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Store } from '../../core/store/port.js'
+import type { BreakerRegistry } from '../rails/shared/breakers.js'
 
 /** The gateway's metrics: one registry per gateway instance (no global state). */
 export interface GatewayMetrics {
@@ -13,7 +14,7 @@ export interface GatewayMetrics {
   middleware: RequestHandler
 }
 
-export function createMetrics(store: Store, options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+export function createMetrics(store: Store, options: { defaultMetrics?: boolean; breakers?: BreakerRegistry } = {}): GatewayMetrics {
   const registry = new Registry()
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'agentswitch_' })
   const httpDuration = new Histogram({
@@ -47,6 +48,28 @@ export function createMetrics(store: Store, options: { defaultMetrics?: boolean 
       this.set({ state: 'dead' }, c.dead)
     },
   })
+  const breakers = options.breakers
+  if (breakers) {
+    const STATE = { closed: 0, half_open: 1, open: 2 } as const
+    new Gauge({
+      name: 'agentswitch_breaker_state',
+      help: 'Circuit breaker state per rail endpoint: 0 closed, 1 half-open, 2 open',
+      labelNames: ['rail', 'endpoint'] as const,
+      registers: [registry],
+      collect() {
+        for (const b of breakers.list()) this.set({ rail: b.rail, endpoint: b.endpoint }, STATE[b.state])
+      },
+    })
+    new Gauge({
+      name: 'agentswitch_breaker_opens',
+      help: 'How many times each breaker has opened since start',
+      labelNames: ['rail', 'endpoint'] as const,
+      registers: [registry],
+      collect() {
+        for (const b of breakers.list()) this.set({ rail: b.rail, endpoint: b.endpoint }, b.opens)
+      },
+    })
+  }
   const errors = new Counter({ name: 'agentswitch_errors_total', help: 'Errors answered, by code', labelNames: ['code'] as const, registers: [registry] })
   const middleware: RequestHandler = (req, res, next) => {
     const start = process.hrtime.bigint()

@@ -126,6 +126,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Registered rails and the state of each endpoint's circuit breaker (admin keys) */
+        get: operations["listRails"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -356,6 +373,21 @@ export interface components {
             updated_at: string;
             /** @description Optimistic-concurrency version, +1 on every change. */
             version: number;
+        };
+        RailList: {
+            data: {
+                endpoints: {
+                    endpoint: string;
+                    failures: number;
+                    opens: number;
+                    rejects: number;
+                    /** @enum {string} */
+                    state: "closed" | "half_open" | "open";
+                    successes: number;
+                }[];
+                instruments: string[];
+                rail: string;
+            }[];
         };
     };
     responses: {
@@ -591,6 +623,28 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             404: components["responses"]["Error"];
+        };
+    };
+    listRails: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rails. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RailList"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
         };
     };
 }
