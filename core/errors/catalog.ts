@@ -27,6 +27,7 @@ export const errorCatalog = {
   GW_STORE_UNAVAILABLE: { httpStatus: 503, retryable: true, title: 'The store is unavailable' },
   GW_RAIL_UNAVAILABLE: { httpStatus: 503, retryable: true, title: 'No rail can take the payment now' },
   GW_RAIL_TIMEOUT: { httpStatus: 504, retryable: true, title: 'The rail did not answer in time; the outcome is being reconciled' },
+  GW_CONFIG_INVALID: { httpStatus: 500, retryable: false, title: 'The gateway configuration is invalid' },
   GW_INTERNAL: { httpStatus: 500, retryable: true, title: 'Internal error' },
 } as const satisfies Record<string, ErrorCatalogEntry>
 

@@ -41,7 +41,7 @@ function minorUnitsProblem(value: unknown): string | undefined {
   if (/^[0-9.]*[eE][-+]?[0-9]*$/.test(value)) return `amount ${q} uses exponent notation: write every digit`
   if (/^[0-9]*\.[0-9]*$/.test(value))
     return `amount ${q} has a decimal point: amounts are integers in minor units ("19.99 USD" is "1999")`
-  if (/[^\x00-\x7f]/.test(value) && /^\p{Nd}+$/u.test(value)) return `amount ${q} uses non-ASCII digits: only 0-9 are allowed`
+  if (/\P{ASCII}/u.test(value) && /^\p{Nd}+$/u.test(value)) return `amount ${q} uses non-ASCII digits: only 0-9 are allowed`
   if (!/^[0-9]+$/.test(value)) return `amount ${q} contains characters other than the digits 0-9`
   if (value.length > 1 && value.startsWith('0')) return `amount ${q} has leading zeros`
   return `amount has ${value.length} digits; at most ${MAX_MINOR_UNITS_DIGITS} are allowed`

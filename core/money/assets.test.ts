@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors/gatewayError.js'
 import { fromRoot } from '../util/paths.js'
+import { convertDecimals, fromMajorString, toMajorString } from './amount.js'
 import { createAssetRegistry, normalizeAssetId, type AssetInfo } from './assets.js'
 import { iso4217 } from './iso4217.js'
 
@@ -9,9 +10,10 @@ function errorOf(fn: () => unknown, code: string): string {
   try {
     fn()
   } catch (e) {
-    expect(e).toBeInstanceOf(GatewayError)
-    expect((e as GatewayError).code).toBe(code)
-    return (e as GatewayError).message
+    // Plain checks rather than expect(): this runs hundreds of times inside properties.
+    if (!(e instanceof GatewayError)) throw new Error(`expected a GatewayError, got ${String(e)}`)
+    if (e.code !== code) throw new Error(`expected ${code}, got ${e.code}: ${e.message}`)
+    return e.message
   }
   throw new Error('expected a GatewayError, nothing was thrown')
 }
@@ -181,7 +183,7 @@ describe('AssetRegistry.register', () => {
     expect(registry.register({ id: 'iso4217:USD', kind: 'fiat', decimals: 2, symbol: 'USD', name: 'US Dollar' })).toBe(
       registry.require('iso4217:USD'),
     )
-    expect(errorOf(() => registry.register({ id: 'iso4217:JPY', kind: 'fiat', decimals: 2, symbol: 'JPY', name: 'Yen' }), 'GW_BAD_REQUEST')).toBe(
+    expect(errorOf(() => registry.register({ id: 'iso4217:JPY', kind: 'fiat', decimals: 2, symbol: 'JPY', name: 'Yen' }), 'GW_CONFIG_INVALID')).toBe(
       "invalid asset registration: iso4217:JPY is already registered with different facts (decimals 0, symbol JPY); an asset's exponent cannot change",
     )
     expect(() => registry.register({ ...token, decimals: 18 })).not.toThrow()
@@ -203,7 +205,7 @@ describe('AssetRegistry.register', () => {
     [{ id: 'eip155:1/erc20:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48', kind: 'fiat', decimals: 2, symbol: 'USD' } as AssetInfo, 'fiat asset eip155:1/erc20:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48 must have an iso4217:XXX id'],
     [{ id: 'iso4217:XYZ', kind: 'fiat', decimals: 2, symbol: 'XYZ', network: 'eip155:1' } as AssetInfo, 'fiat asset iso4217:XYZ has no network or address'],
   ])('refuses %j', (info, message) => {
-    expect(errorOf(() => createAssetRegistry().register(info), 'GW_BAD_REQUEST')).toBe(`invalid asset registration: ${message}`)
+    expect(errorOf(() => createAssetRegistry().register(info), 'GW_CONFIG_INVALID')).toBe(`invalid asset registration: ${message}`)
   })
 
   it('validates `extra` at construction', () => {
@@ -225,5 +227,29 @@ describe('AssetRegistry.register', () => {
     expect(sol.address).toBeUndefined()
     // Non-EVM references are case-sensitive: a lowercased mint is another asset.
     expect(registry.get(sol.id.toLowerCase())).toBeUndefined()
+  })
+})
+
+describe('amounts with registry exponents (0-, 2-, 3- and 6-decimal assets)', () => {
+  const registry = createAssetRegistry()
+  it.each([
+    ['iso4217:USD', '1999', '19.99'],
+    ['iso4217:JPY', '500', '500'],
+    ['iso4217:KWD', '1234', '1.234'],
+    ['iso4217:KWD', '5', '0.005'],
+    [BASE_USDC, '1990000', '1.990000'],
+    [BASE_USDC, '1', '0.000001'],
+  ])('%s %s minor units is %s major', (asset, minor, major) => {
+    const { decimals } = registry.require(asset)
+    expect(toMajorString(minor, decimals)).toBe(major)
+    expect(fromMajorString(major, decimals).toString()).toBe(minor)
+  })
+
+  it('USDC → USD cents needs a rounding decision; the exact conversion refuses sub-cent amounts', () => {
+    const usdc = registry.require(BASE_USDC).decimals
+    const usd = registry.require('iso4217:USD').decimals
+    expect(convertDecimals(1_990_000n, usdc, usd, 'exact')).toBe(199n)
+    expect(() => convertDecimals(1_990_001n, usdc, usd, 'exact')).toThrow(/would drop 1/)
+    expect(convertDecimals(1_990_001n, usdc, usd, 'ceil')).toBe(200n)
   })
 })

@@ -102,7 +102,7 @@ export const wellKnownTokens: readonly AssetInfo[] = [
 ]
 
 function invalid(message: string): GatewayError {
-  return new GatewayError('GW_BAD_REQUEST', `invalid asset registration: ${message}`)
+  return new GatewayError('GW_CONFIG_INVALID', `invalid asset registration: ${message}`)
 }
 
 /** Validate and normalise one registration; returns a frozen entry. */

@@ -26,6 +26,11 @@ export function canonicalJson(value: unknown): string {
         }
         return s + ']'
       }
+      // Honour toJSON as JSON.stringify does (a Date hashes as its ISO string, which is what is
+      // stored and read back); refuse containers JSON would silently turn into {}.
+      const toJSON = (value as { toJSON?: unknown }).toJSON
+      if (typeof toJSON === 'function') return canonicalJson((toJSON as () => unknown).call(value))
+      if (value instanceof Map || value instanceof Set) throw new TypeError('canonicalJson: Map and Set have no JSON form')
       const obj = value as Record<string, unknown>
       const keys = Object.keys(obj).sort()
       let s = '{'

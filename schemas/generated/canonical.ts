@@ -68,6 +68,7 @@ export type ErrorCode =
   | 'GW_STORE_UNAVAILABLE'
   | 'GW_RAIL_UNAVAILABLE'
   | 'GW_RAIL_TIMEOUT'
+  | 'GW_CONFIG_INVALID'
   | 'GW_INTERNAL'
 
 // ---- intent-event-type.json
