@@ -151,3 +151,13 @@ describe('canonicalJson', () => {
     )
   })
 })
+
+describe('canonicalJson with non-plain objects', () => {
+  it('encodes a Date as its ISO string (what is stored and read back), and refuses Map and Set', () => {
+    const d = new Date('2026-11-21T12:00:00.000Z')
+    expect(canonicalJson({ at: d })).toBe('{"at":"2026-11-21T12:00:00.000Z"}')
+    expect(canonicalJson({ at: d })).toBe(canonicalJson(JSON.parse(JSON.stringify({ at: d }))))
+    expect(() => canonicalJson({ m: new Map([['a', 1]]) })).toThrow(TypeError)
+    expect(() => canonicalJson(new Set([1]))).toThrow(TypeError)
+  })
+})
