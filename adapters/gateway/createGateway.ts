@@ -94,6 +94,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           leaseMs: config.outbox.leaseMs,
           maxAttempts: config.outbox.maxAttempts,
           concurrency: config.outbox.concurrency,
+          timeoutMs: config.outbox.timeoutMs,
           backoff: { baseMs: config.outbox.backoffBaseMs, maxMs: config.outbox.backoffMaxMs },
         },
       )

@@ -176,6 +176,8 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
           },
         }
       : { driver: 'sqlite', sqlite: cfg.store.sqlite }
+  if (cfg.outbox.leaseMs <= cfg.outbox.timeoutMs + 1000)
+    problems.push({ path: 'outbox.leaseMs', message: 'must exceed outbox.timeoutMs by more than 1000 ms (a delivery must finish inside its lease)' })
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
   if (problems.length) throw new ConfigError(source, problems)

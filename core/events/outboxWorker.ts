@@ -65,7 +65,7 @@ export interface BackoffOptions {
 export interface OutboxWorkerOptions {
   /** Unique per worker (process + instance): the lease holder recorded with each attempt. */
   workerId: string
-  /** Rows claimed per batch. Default 20. */
+  /** Most rows claimed at once (and held, queued or in flight, by the loop). Default 20. */
   batchSize?: number | undefined
   /** Wait after a batch that was not full. Default 1000 ms. */
   pollIntervalMs?: number | undefined
@@ -75,9 +75,9 @@ export interface OutboxWorkerOptions {
   maxAttempts?: number | undefined
   /** Default `{ baseMs: 10_000, maxMs: 6 h }`. */
   backoff?: BackoffOptions | undefined
-  /** Deliveries in flight at once within a batch. Default 8. */
+  /** Deliveries in flight at once. Default 8. */
   concurrency?: number | undefined
-  /** Attempt deadline for destinations without their own `timeoutMs`. Default 10 000 ms. */
+  /** Attempt deadline for destinations without their own `timeoutMs`. Default 10 000 ms (at most half the lease). */
   timeoutMs?: number | undefined
 }
 
@@ -86,12 +86,12 @@ export interface OutboxWorker {
   /** Start the polling loop (no-op when already running). */
   start(): void
   /**
-   * Stop claiming, wait for the batch in flight to be delivered and recorded, then close the
-   * worker's connection pool. Rows of that batch are finished rather than abandoned, so none of
-   * them waits for its lease to expire.
+   * Stop claiming, wait until every row already claimed is delivered (or failed) and recorded,
+   * then close the worker's connection pool. Claimed rows are finished rather than abandoned, so
+   * none of them waits for its lease to expire.
    */
   stop(): Promise<void>
-  /** Claim and deliver one batch; resolves with the number of attempts made and recorded. */
+  /** Claim one batch and deliver it; resolves with the number of attempts made and recorded. */
   runOnce(): Promise<number>
 }
 
@@ -175,10 +175,17 @@ export function createOutboxWorker(deps: OutboxWorkerDeps, options: OutboxWorker
       return undiciSend(agent, req)
     })
 
+  // Claimed rows wait in `queue` until one of at most `concurrency` lanes takes them; `outstanding`
+  // counts rows claimed and not yet finished (queued or in flight).
+  const queue: QueuedRow[] = []
+  let outstanding = 0
+  let lanes = 0
+  const laneDone = new Set<Promise<void>>()
+  let progress: (() => void) | undefined
+
   let running = false
   let loop: Promise<void> | undefined
   let wake: (() => void) | undefined
-  const batches = new Set<Promise<unknown>>()
 
   async function deliver(row: OutboxRow, leaseEnd: number): Promise<boolean> {
     const attempt = row.attempts + 1
@@ -272,39 +279,60 @@ export function createOutboxWorker(deps: OutboxWorkerDeps, options: OutboxWorker
     return true
   }
 
-  async function runBatch(): Promise<{ claimed: number; recorded: number }> {
+  /** Claim up to `limit` rows and hand them to the lanes; resolves once claimed (not delivered). */
+  async function claim(limit: number): Promise<Array<Promise<boolean>>> {
     const now = clock()
-    const rows = await store.claimOutbox({ workerId: cfg.workerId, limit: cfg.batchSize, now, leaseMs: cfg.leaseMs })
+    const rows = await store.claimOutbox({ workerId: cfg.workerId, limit, now, leaseMs: cfg.leaseMs })
     const claimEnd = now.getTime() + cfg.leaseMs
-    let recorded = 0
-    let next = 0
-    const lane = async (): Promise<void> => {
-      for (let row = rows[next++]; row !== undefined; row = rows[next++]) {
-        const leaseEnd = Math.min(claimEnd, row.claimedUntil?.getTime() ?? claimEnd)
+    const done = rows.map(
+      (row) =>
+        new Promise<boolean>((resolve) => {
+          queue.push({ row, leaseEnd: Math.min(claimEnd, row.claimedUntil?.getTime() ?? claimEnd), resolve })
+        }),
+    )
+    outstanding += rows.length
+    while (lanes < cfg.concurrency && queue.length > 0) startLane() // each lane takes its first row at once
+    return done
+  }
+
+  function startLane(): void {
+    lanes++
+    const lane = (async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        let recorded = false
         try {
-          if (await deliver(row, leaseEnd)) recorded++
+          recorded = await deliver(item.row, item.leaseEnd)
         } catch (err) {
           // A bug, not a delivery outcome: the row is retried once its lease expires.
-          logger.error({ outboxId: row.id, workerId: cfg.workerId, err: errorText(err) }, 'outbox: delivery crashed')
+          logger.error({ outboxId: item.row.id, workerId: cfg.workerId, err: errorText(err) }, 'outbox: delivery crashed')
         }
+        outstanding--
+        item.resolve(recorded)
+        progress?.()
       }
-    }
-    await Promise.all(Array.from({ length: Math.min(cfg.concurrency, rows.length) }, lane))
-    return { claimed: rows.length, recorded }
+    })().finally(() => {
+      lanes--
+      laneDone.delete(lane)
+    })
+    laneDone.add(lane)
   }
 
-  function track<T>(p: Promise<T>): Promise<T> {
-    batches.add(p)
-    void p.finally(() => batches.delete(p)).catch(() => {})
-    return p
-  }
-
+  /**
+   * The loop keeps at most `batchSize` rows claimed and claims again once half of them are done,
+   * so one slow receiver holds one lane, not the whole worker. A claim that returns fewer rows
+   * than asked means nothing more is due: wait `pollIntervalMs`.
+   */
   async function pollLoop(): Promise<void> {
     while (running) {
+      if (outstanding > cfg.batchSize / 2) {
+        await new Promise<void>((resolve) => (progress = resolve))
+        progress = undefined
+        continue
+      }
+      const limit = cfg.batchSize - outstanding
       let full = false
       try {
-        const { claimed } = await track(runBatch())
-        full = claimed >= cfg.batchSize
+        full = (await claim(limit)).length >= limit
       } catch (err) {
         logger.error({ workerId: cfg.workerId, err: errorText(err) }, 'outbox: claiming failed')
       }
@@ -337,8 +365,10 @@ export function createOutboxWorker(deps: OutboxWorkerDeps, options: OutboxWorker
     async stop() {
       running = false
       wake?.()
+      progress?.()
       await loop
-      await Promise.allSettled([...batches])
+      // Rows already claimed are delivered, not abandoned to wait out their lease.
+      while (laneDone.size > 0) await Promise.allSettled([...laneDone])
       if (agent !== undefined) {
         const a = agent
         agent = undefined
@@ -347,9 +377,17 @@ export function createOutboxWorker(deps: OutboxWorkerDeps, options: OutboxWorker
       logger.info({ workerId: cfg.workerId }, 'outbox: worker stopped')
     },
     async runOnce() {
-      return (await track(runBatch())).recorded
+      const results = await Promise.all(await claim(cfg.batchSize))
+      return results.filter(Boolean).length
     },
   }
+}
+
+interface QueuedRow {
+  row: OutboxRow
+  /** End of the claim, ms since epoch. */
+  leaseEnd: number
+  resolve(recorded: boolean): void
 }
 
 interface ResolvedOptions {
@@ -364,15 +402,17 @@ interface ResolvedOptions {
 }
 
 function resolveOptions(options: OutboxWorkerOptions): ResolvedOptions {
+  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs
   const cfg: ResolvedOptions = {
     workerId: options.workerId,
     batchSize: options.batchSize ?? DEFAULTS.batchSize,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULTS.pollIntervalMs,
-    leaseMs: options.leaseMs ?? DEFAULTS.leaseMs,
+    leaseMs,
     maxAttempts: options.maxAttempts ?? DEFAULTS.maxAttempts,
     backoff: options.backoff ?? DEFAULTS.backoff,
     concurrency: options.concurrency ?? DEFAULTS.concurrency,
-    timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    // Unset, it fits a short lease rather than failing on an option nobody gave.
+    timeoutMs: options.timeoutMs ?? Math.min(DEFAULTS.timeoutMs, Math.floor(leaseMs / 2)),
   }
   const problems: string[] = []
   if (cfg.workerId.length === 0) problems.push('workerId is empty')

@@ -389,21 +389,58 @@ describe('createOutboxWorker (fake transport)', () => {
     expect(rec2.lines.filter((l) => l.msg === 'outbox: claiming failed')).toHaveLength(2)
   })
 
-  it('polls again at once after a full batch, waits after a partial one, and stop() interrupts the wait', async () => {
+  it('claims again at once while claims come back full, waits after a partial one, and stop() interrupts the wait', async () => {
     const ob = memoryOutbox()
-    for (let i = 0; i < 12; i++) ob.add({ id: `evt_${i}` })
+    for (let i = 0; i < 40; i++) ob.add({ id: `evt_${i}` })
+    const claimed: number[] = []
+    const store: Pick<Store, 'claimOutbox' | 'recordOutboxAttempt'> = {
+      claimOutbox: async (p) => {
+        const rows = await ob.store.claimOutbox(p)
+        claimed.push(rows.length)
+        return rows
+      },
+      recordOutboxAttempt: ob.store.recordOutboxAttempt,
+    }
     const worker = createOutboxWorker(
-      { store: ob.store, resolveDestination: () => DEST, transport: async () => ({ statusCode: 200 }) },
-      { workerId: 'w1', batchSize: 5, pollIntervalMs: 60_000 },
+      { store, resolveDestination: () => DEST, transport: async () => ({ statusCode: 200 }) },
+      { workerId: 'w1', batchSize: 10, concurrency: 2, pollIntervalMs: 60_000 },
     )
     const started = Date.now()
     worker.start()
     worker.start() // no-op
-    await waitUntil(() => ob.attempts.length === 12)
-    await waitUntil(() => ob.claims() === 3)
+    await waitUntil(() => ob.attempts.length === 40)
+    const claims = claimed.length
+    await new Promise((r) => setTimeout(r, 100))
+    expect(claimed.length).toBe(claims) // asleep (for a minute) after the partial claim
     await worker.stop()
     expect(Date.now() - started).toBeLessThan(5_000)
-    expect(ob.claims()).toBe(3) // 5 + 5 + 2, then asleep for a minute until stopped
+    expect(claimed[0]).toBe(10)
+    expect(claimed.at(-1)).toBeLessThan(10 - 5) // only the last claim came back short…
+    expect(claimed.slice(0, -1).every((n) => n > 0)).toBe(true) // …the others were answered in full
+    expect(claimed.reduce((a, b) => a + b, 0)).toBe(40)
+  })
+
+  it('keeps the other lanes busy while one receiver hangs', async () => {
+    const ob = memoryOutbox()
+    ob.add({ id: 'evt_slow', destination: 'merchant:slow' })
+    for (let i = 0; i < 30; i++) ob.add({ id: `evt_${i}` })
+    const worker = createOutboxWorker(
+      {
+        store: ob.store,
+        resolveDestination: (n) => ({ ...DEST, url: `https://${n.replace(':', '-')}.example.test/` }),
+        transport: async (r) => {
+          if (r.url.includes('slow')) await new Promise((res) => setTimeout(res, 400))
+          return { statusCode: 200 }
+        },
+      },
+      { workerId: 'w1', batchSize: 10, concurrency: 2, pollIntervalMs: 5 },
+    )
+    worker.start()
+    await waitUntil(() => ob.attempts.length >= 30)
+    // The 30 quick ones were all delivered while the slow one was still in flight.
+    expect(ob.rows.get('evt_slow')!.state).toBe('pending')
+    await worker.stop()
+    expect(ob.rows.get('evt_slow')!.state).toBe('delivered')
   })
 
   it('stop() waits for the deliveries in flight and records them', async () => {
@@ -452,6 +489,20 @@ describe('createOutboxWorker (fake transport)', () => {
     expect(() => createOutboxWorker(deps, { workerId: 'w', backoff: { baseMs: 100, maxMs: 10 } })).toThrow(/backoff/)
     expect(() => createOutboxWorker(deps, { workerId: 'w', leaseMs: 5_000, timeoutMs: 10_000 })).toThrow(/leaseMs \(5000\) must exceed timeoutMs/)
     expect(() => createOutboxWorker(deps, { workerId: 'w', pollIntervalMs: Number.NaN })).toThrow(/pollIntervalMs/)
+    // A short lease alone is fine: the default timeout shrinks to half of it.
+    expect(() => createOutboxWorker(deps, { workerId: 'w', leaseMs: 2_000 })).not.toThrow()
+  })
+
+  it('defaults the attempt timeout to at most half the lease', async () => {
+    const ob = memoryOutbox()
+    ob.add({ id: 'evt_1' })
+    const sent: WebhookRequest[] = []
+    const worker = createOutboxWorker(
+      { store: ob.store, resolveDestination: () => DEST, clock: () => T0, transport: async (r) => (sent.push(r), { statusCode: 200 }) },
+      { workerId: 'w1', leaseMs: 3_000 },
+    )
+    await worker.runOnce()
+    expect(sent[0]!.timeoutMs).toBe(1_500)
   })
 })
 

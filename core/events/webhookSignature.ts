@@ -67,7 +67,8 @@ export type VerifyWebhookSignatureResult =
  * several secrets (the receiver accepts old and new during a rotation); signatures are compared
  * in constant time. The MAC is checked before the timestamp, so a forged request always reads
  * `no_matching_signature` and `timestamp_out_of_tolerance` means an authentic but stale (or
- * replayed) request. Unknown schemes (`v0=`, `v2=`) are ignored.
+ * replayed) request. Entries of other schemes (`v0=`, `v2=`) are ignored, but at least one `v1=`
+ * is required.
  *
  * Recipe for a receiver:
  * 1. Read the body as raw bytes (no JSON body parser before this step).
@@ -87,9 +88,10 @@ export type VerifyWebhookSignatureResult =
  * import express from 'express'
  * import { verifyWebhookSignature } from './webhookSignature.js'
  *
+ * const app = express()
  * app.post('/webhooks/agentswitch', express.raw({ type: 'application/json' }), (req, res) => {
  *   const check = verifyWebhookSignature({
- *     secrets: [process.env.WEBHOOK_SECRET!, process.env.WEBHOOK_SECRET_PREVIOUS!].filter(Boolean),
+ *     secrets: [currentSecret, previousSecret], // or `secret: currentSecret` outside a rotation
  *     header: req.get('Agentswitch-Signature'),
  *     body: req.body, // a Buffer: the exact bytes received
  *   })
