@@ -7,6 +7,8 @@ import type { GatewayConfig } from '../../core/config/load.js'
 import { createOutboxWorker } from '../../core/events/outboxWorker.js'
 import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import { createReconciler } from '../../core/pipeline/reconciler.js'
+import { allowAllPolicy, type PolicyEngine } from '../../core/policy/port.js'
 import { openStore } from '../../core/store/open.js'
 import { RailRegistry, type RailAdapter } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
@@ -33,6 +35,8 @@ export interface CreateGatewayOptions {
   rails?: ReadonlyArray<(ctx: { breakers: BreakerRegistry; logger: Logger; store: Store }) => RailAdapter> | undefined
   /** Serve `/dev/webhook-sink` with this secret (dev mode). */
   webhookSinkSecret?: string | undefined
+  /** Policy deciding allow / review / deny for every intent (default: allow all). */
+  policy?: PolicyEngine | undefined
   /** Collect Node process metrics (off in tests that start many gateways). */
   defaultMetrics?: boolean | undefined
 }
@@ -75,7 +79,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true, breakers })
   const auth = createAuthenticator(config.apiKeys, store)
   const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
-  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers }
+  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy: options.policy ?? allowAllPolicy }
   const app = createHttpApp(deps, options.mounts ?? [])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
@@ -98,6 +102,10 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           backoff: { baseMs: config.outbox.backoffBaseMs, maxMs: config.outbox.backoffMaxMs },
         },
       )
+    : undefined
+
+  const reconciler = config.reconciler.enabled
+    ? createReconciler({ store, rails, destinationsFor, logger }, { intervalMs: config.reconciler.intervalMs, minAgeMs: config.reconciler.minAgeMs })
     : undefined
 
   let server: Server | undefined
@@ -133,6 +141,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
       await once(server, 'listening')
       const { port } = server.address() as AddressInfo
       worker?.start()
+      reconciler?.start()
       housekeeping = setInterval(() => void purge(), 3_600_000)
       housekeeping.unref()
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -148,6 +157,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
             s.closeIdleConnections()
           })
         }
+        await reconciler?.stop()
         await worker?.stop()
         breakers.shutdown()
         if (ownsStore) await store.close()

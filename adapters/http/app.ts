@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../../core/config/load.js'
 import { GatewayError } from '../../core/errors/gatewayError.js'
 import type { AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import type { PolicyEngine } from '../../core/policy/port.js'
 import type { RailRegistry } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
 import type { BreakerRegistry } from '../rails/shared/breakers.js'
@@ -32,6 +33,8 @@ export interface HttpAppDeps {
   rails: RailRegistry
   /** One breaker per rail endpoint. */
   breakers: BreakerRegistry
+  /** Allow / review / deny for every intent. */
+  policy: PolicyEngine
   /** Dev mode: a receiver for the demo merchant's webhooks. */
   webhookSink?: WebhookSink | undefined
 }

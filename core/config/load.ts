@@ -36,6 +36,7 @@ export interface GatewayConfig {
     backoffMaxMs: number
     timeoutMs: number
   }
+  reconciler: { enabled: boolean; intervalMs: number; minAgeMs: number }
   apiKeys: ApiKeyConfig[]
   merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
   agents: Array<{ id: string; name?: string; userId?: string }>

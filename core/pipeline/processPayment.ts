@@ -1,0 +1,84 @@
+import { GatewayError } from '../errors/gatewayError.js'
+import type { PaymentIntent } from '../intent/types.js'
+import { allowAllPolicy, type PolicyEngine } from '../policy/port.js'
+import type { RailAdapter, RailOutcome, RailRegistry } from '../rails/port.js'
+import { settleIntent, type SettleIntentDeps } from './settleIntent.js'
+import { submitIntent, type SubmitIntentDeps, type SubmitIntentParameters } from './submitIntent.js'
+import { transitionIntent } from './transitionIntent.js'
+
+export interface ProcessPaymentDeps extends SubmitIntentDeps, SettleIntentDeps {
+  rails: RailRegistry
+  policy?: PolicyEngine | undefined
+}
+
+export interface ProcessPaymentParameters<Credential = unknown> extends SubmitIntentParameters {
+  /** The secret credential for the rail (signature, agreement, card token): used once, never stored. */
+  credential: Credential
+  /** Force a rail family; otherwise the first registered rail for the instrument. */
+  rail?: string | undefined
+  signal?: AbortSignal | undefined
+}
+
+export type ProcessPaymentReturnType =
+  | { kind: 'settled'; intent: PaymentIntent; outcome: RailOutcome }
+  | { kind: 'declined'; intent: PaymentIntent; reasons: string[] }
+  | { kind: 'requires_approval'; intent: PaymentIntent; reasons: string[] }
+  | { kind: 'processing'; intent: PaymentIntent; outcome: RailOutcome }
+  | { kind: 'existing'; intent: PaymentIntent }
+
+/** The rail that settles `intent`: the forced family, or the first registered for its instrument. */
+export function chooseRail(rails: RailRegistry, intent: PaymentIntent, forced?: string): RailAdapter {
+  const rail = forced ? rails.get(forced) : rails.forInstrument(intent.instrument.type)[0]
+  if (!rail || !rail.instruments.includes(intent.instrument.type)) {
+    throw new GatewayError('GW_RAIL_UNAVAILABLE', `no rail can settle ${intent.instrument.type}${forced ? ` on ${forced}` : ''}`)
+  }
+  return rail
+}
+
+/**
+ * The path of one payment (DESIGN §4) for adapters whose message carries everything needed to pay
+ * at once (x402, MPP, AP2, a checkout's complete): submit (exactly once per dedupe key), policy,
+ * routing, settlement. A second call with the same dedupe key returns the existing intent
+ * (`existing`) and never settles twice.
+ */
+export async function processPayment<C>(deps: ProcessPaymentDeps, params: ProcessPaymentParameters<C>): Promise<ProcessPaymentReturnType> {
+  const { intent, created } = await submitIntent(deps, params)
+  if (!created) return { kind: 'existing', intent }
+  const rail = chooseRail(deps.rails, intent, params.rail)
+
+  const decision = await (deps.policy ?? allowAllPolicy).evaluate(intent)
+  if (decision.decision === 'deny') {
+    const declined = await transitionIntent(deps, {
+      intentId: intent.id,
+      event: 'decline',
+      actor: 'system:policy',
+      reason: decision.reasons[0] ?? 'policy_denied',
+      data: { reasons: decision.reasons },
+    })
+    return { kind: 'declined', intent: declined, reasons: decision.reasons }
+  }
+  if (decision.decision === 'review') {
+    const parked = await transitionIntent(deps, {
+      intentId: intent.id,
+      event: 'require_approval',
+      actor: 'system:policy',
+      reason: decision.reasons[0] ?? 'review',
+      data: { reasons: decision.reasons },
+    })
+    return { kind: 'requires_approval', intent: parked, reasons: decision.reasons }
+  }
+  await transitionIntent(deps, {
+    intentId: intent.id,
+    event: 'authorize',
+    actor: 'system:policy',
+    data: { reasons: decision.reasons ?? [] },
+    expectedVersion: intent.version,
+    ...(decision.constraints
+      ? { patch: (i: PaymentIntent) => ({ authorization: { ...i.authorization, constraints: { ...i.authorization.constraints, ...decision.constraints } } }) }
+      : {}),
+  })
+  const { intent: after, outcome } = await settleIntent(deps, { intentId: intent.id, rail, credential: params.credential, actor: params.actor, signal: params.signal })
+  if (after.status === 'succeeded') return { kind: 'settled', intent: after, outcome }
+  if (after.status === 'failed') return { kind: 'declined', intent: after, reasons: [after.status_reason ?? 'declined'] }
+  return { kind: 'processing', intent: after, outcome }
+}
