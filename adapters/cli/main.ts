@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfigFile } from '../../core/config/load.js'
-import { createGateway } from '../gateway/createGateway.js'
-import { describeDev, startDev } from './dev.js'
+// Each command loads only what it runs: `conformance` must not pay for the gateway's modules.
 
 const USAGE = `agentswitch — a payment gateway for AI agents
 
 Usage:
   agentswitch dev                       dev mode: SQLite under ./data, demo merchant, sandboxes (same as npm start)
   agentswitch serve --config FILE       production: one validated config file (JSON or YAML)
+  agentswitch conformance run --base-url URL [--protocol P] [--json F] [--junit F] [--html F] …
+                                        check a server requirement by requirement (agentswitch conformance help)
+  agentswitch conformance list [--protocol P]
+                                        the requirement registry: the compliance matrix
   agentswitch help
 
 Environment:
@@ -33,6 +35,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         return 2
       }
       const level = (env['LOG_LEVEL'] ?? 'info') as 'info'
+      const { describeDev, startDev } = await import('./dev.js')
       const dev = await startDev({ dataDir, port, host: env['HOST'] ?? '127.0.0.1', logLevel: level, env })
       console.log(describeDev(dev.devJson, dataDir))
       await waitForSignal()
@@ -45,6 +48,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
         console.error('serve needs --config FILE\n\n' + USAGE)
         return 2
       }
+      const { loadConfigFile } = await import('../../core/config/load.js')
+      const { createGateway } = await import('../gateway/createGateway.js')
       const config = loadConfigFile(values.config, env)
       const gateway = await createGateway(config)
       const url = await gateway.listen()
@@ -52,6 +57,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       await waitForSignal()
       await gateway.close()
       return 0
+    }
+    case 'conformance': {
+      // Loaded on demand: the gateway commands never load the conformance tool.
+      const { conformanceCli } = await import('../../conformance/cli.js')
+      return conformanceCli(rest, { out: (l) => console.log(l), err: (l) => console.error(l), env, cwd: process.cwd() })
     }
     case undefined:
     case 'help':
@@ -75,7 +85,7 @@ function waitForSignal(): Promise<void> {
 main(process.argv.slice(2), process.env).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof Error && err.name === 'ConfigError') {
       console.error(err.message)
       process.exit(2)
     }
