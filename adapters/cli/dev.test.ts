@@ -58,6 +58,18 @@ describe('agentswitch dev (what npm start runs)', () => {
     expect(existsSync(join(dataDir, 'agentswitch.db'))).toBe(true)
   }, 20_000)
 
+  it('runs the local chain with our token and registers the EVM rail', async () => {
+    const evm = dev.rails['evm'] as { rpcUrl: string; chainId: number; token: { address: string }; wallets: Array<{ address: string }> }
+    expect(evm.wallets.length).toBeGreaterThan(0)
+    const rpc = await request(evm.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }) })
+    expect(Number(((await rpc.body.json()) as { result: string }).result)).toBe(evm.chainId)
+    const code = await request(evm.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'eth_getCode', params: [evm.token.address, 'latest'] }) })
+    expect(((await code.body.json()) as { result: string }).result.length).toBeGreaterThan(100)
+    const rails = await request(`${dev.gateway.url}/v1/rails`, { headers: { authorization: `Bearer ${dev.apiKeys.admin}` } })
+    const body = (await rails.body.json()) as { data: Array<{ rail: string; endpoints: Array<{ state: string }> }> }
+    expect(body.data.find((r) => r.rail === 'evm')).toMatchObject({ endpoints: [{ state: 'closed' }] })
+  })
+
   it('prints the URLs, keys and a copy-paste request that works; the demo merchant receives the signed webhook', async () => {
     const text = await until('printed summary', () => (out.join('').includes('Try it:') ? out.join('') : undefined), 5000)
     expect(text).toContain(dev.gateway.url)

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseConfig, type GatewayConfig } from '../../core/config/load.js'
+import { fromRoot } from '../../core/util/paths.js'
+import type { LocalChainInfo } from '../../sandbox/chain/anvil.js'
+import { CHAIN_READY_LINE, parseChainReady } from '../../sandbox/chain/ready.js'
 import { createGateway, GATEWAY_VERSION, type Gateway } from '../gateway/createGateway.js'
 import { ProcessRegistry } from './processRegistry.js'
 
@@ -20,6 +23,8 @@ export interface DevOptions {
   host: string
   logLevel: GatewayConfig['log']['level']
   env: Readonly<Record<string, string | undefined>>
+  /** Start the sandbox rails (local chain, Alipay sandbox) as child processes (default true). */
+  sandboxes?: boolean | undefined
 }
 
 export interface DevGateway {
@@ -71,6 +76,26 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     void stop().then(() => process.exit(1))
   })
 
+  const rails: DevJson['rails'] = {}
+  let chain: LocalChainInfo | undefined
+  if (options.sandboxes !== false) {
+    try {
+      const child = await registry.start({
+        name: 'chain',
+        command: process.execPath,
+        args: ['--import', 'tsx', fromRoot('sandbox', 'chain', 'main.ts')],
+        cwd: fromRoot(),
+        readyLine: CHAIN_READY_LINE,
+        readyTimeoutMs: 30_000,
+      })
+      chain = parseChainReady(child.ready[1]!)
+      rails['evm'] = chain
+    } catch (e) {
+      await registry.stopAll()
+      throw e
+    }
+  }
+
   // The sink URL needs the port; with port 0 it is only known after listen, so bind first.
   const raw = (port: number): unknown => ({
     server: { host: options.host, port },
@@ -87,15 +112,41 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     ],
     agents: [{ id: 'agent_demo', name: 'Demo agent', userId: 'user_demo' }],
     dev: { webhookSink: true },
+    rails: chain
+      ? {
+          evm: {
+            chains: [
+              {
+                chainId: chain.chainId,
+                network: chain.network,
+                rpcUrls: [chain.rpcUrl],
+                tokens: [{ address: chain.token.address, name: chain.token.name, version: chain.token.version, decimals: chain.token.decimals, assetId: chain.token.assetId }],
+                // Anvil's public test mnemonic: a dev-only key, printed nowhere but dev.json (0600).
+                relayerPrivateKey: chain.relayer.privateKey,
+                feeCaps: { maxFeePerGas: '100000000000', maxPriorityFeePerGas: '2000000000' },
+                receiptTimeoutMs: 15_000,
+                pollingIntervalMs: 10,
+              },
+            ],
+          },
+        }
+      : {},
   })
   const port = options.port === 0 ? await freePort(options.host) : options.port
   const config = parseConfig(raw(port), options.env, 'dev mode')
-  const gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret })
+  let gateway: Gateway
+  try {
+    gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret })
+  } catch (e) {
+    await registry.stopAll()
+    throw e
+  }
   let url: string
   try {
     url = await gateway.listen()
   } catch (e) {
     await gateway.close()
+    await registry.stopAll()
     const err = e as NodeJS.ErrnoException
     if (err.code === 'EADDRINUSE') throw new Error(`port ${port} is in use: stop the other process or set PORT`)
     throw e
@@ -118,7 +169,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     agents: config.agents.map((a) => ({ id: a.id })),
     store: { driver: 'sqlite', path: dbPath },
     processes: registry.children.map((c) => ({ name: c.name, pid: c.pid })),
-    rails: {},
+    rails,
   }
   writeFileSync(join(dataDir, 'dev.json'), JSON.stringify(devJson, null, 2) + '\n', { mode: 0o600 })
 
@@ -155,6 +206,7 @@ export function describeDev(d: DevJson, dataDir: string): string {
     `  demo merchant  ${d.merchants[0]?.id} (webhooks → ${d.urls['webhookSink']})`,
     `  demo agent     ${d.agents[0]?.id}`,
     `  dev.json       ${join(dataDir, 'dev.json')} (URLs and demo keys, for scripts and the conformance runner)`,
+    ...describeRails(d),
     '',
     '  API keys (dev only):',
     `    admin     ${d.apiKeys.admin}`,
@@ -169,4 +221,14 @@ export function describeDev(d: DevJson, dataDir: string): string {
     `    curl -s ${u}/dev/webhook-sink     # the signed webhooks the demo merchant received`,
     '',
   ].join('\n')
+}
+
+function describeRails(d: DevJson): string[] {
+  const lines: string[] = []
+  const evm = d.rails['evm'] as LocalChainInfo | undefined
+  if (evm) {
+    lines.push(`  local chain    ${evm.rpcUrl} (chain ${evm.chainId}), token ${evm.token.symbol} ${evm.token.address}`)
+    lines.push(`                 ${evm.wallets.length} funded test wallets in dev.json (rails.evm.wallets; dev keys only)`)
+  }
+  return lines
 }

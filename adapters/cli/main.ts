@@ -16,6 +16,7 @@ Usage:
 Environment:
   PORT                  dev mode port (default 8402)
   AGENTSWITCH_DATA_DIR  dev mode data directory (default ./data)
+  AGENTSWITCH_DEV_SANDBOXES=off  dev mode without the sandbox rails (local chain, Alipay sandbox)
   LOG_LEVEL             dev mode log level (default info)
   Secrets referenced as { "env": "NAME" } in the config file are read from the environment.
 `
@@ -36,7 +37,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       }
       const level = (env['LOG_LEVEL'] ?? 'info') as 'info'
       const { describeDev, startDev } = await import('./dev.js')
-      const dev = await startDev({ dataDir, port, host: env['HOST'] ?? '127.0.0.1', logLevel: level, env })
+      const sandboxes = env['AGENTSWITCH_DEV_SANDBOXES'] !== 'off'
+      const dev = await startDev({ dataDir, port, host: env['HOST'] ?? '127.0.0.1', logLevel: level, env, sandboxes })
       console.log(describeDev(dev.devJson, dataDir))
       await waitForSignal()
       await dev.stop()

@@ -14,6 +14,7 @@ import { RailRegistry, type RailAdapter } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
 import { BreakerRegistry } from '../rails/shared/breakers.js'
 import { createHttpApp, type HttpAppDeps, type Mount } from '../http/app.js'
+import { composeFromConfig } from './compose.js'
 import { createAuthenticator } from '../http/auth.js'
 import { createLogger } from '../http/logger.js'
 import { createMetrics, type GatewayMetrics } from '../http/metrics.js'
@@ -71,16 +72,25 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const store = options.store ?? openStore(config.store)
   await store.migrate()
   const assets = createAssetRegistry(config.assets)
+  // Tokens a configured chain settles are assets of the registry (decimals from the config, which
+  // the EVM rail checks against the chain).
+  for (const chain of config.rails.evm?.chains ?? []) {
+    for (const t of chain.tokens) {
+      const id = t.assetId ?? `eip155:${chain.chainId}/erc20:${t.address.toLowerCase()}`
+      if (!assets.get(id)) assets.register({ id, kind: 'token', decimals: t.decimals, symbol: t.name, name: t.name, network: `eip155:${chain.chainId}`, address: t.address.toLowerCase() })
+    }
+  }
   const merchants = new Map(config.merchants.map((m) => [m.id, m]))
   const destinationsFor: DestinationsFor = (intent) => (merchants.get(intent.merchant_id)?.webhook ? [`merchant:${intent.merchant_id}`] : [])
   const breakers = new BreakerRegistry()
   const rails = new RailRegistry()
-  for (const make of options.rails ?? []) rails.register(make({ breakers, logger, store }))
+  const composed = composeFromConfig(config)
+  for (const make of [...composed.rails, ...(options.rails ?? [])]) rails.register(make({ breakers, logger, store }))
   const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true, breakers })
   const auth = createAuthenticator(config.apiKeys, store)
   const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
   const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy: options.policy ?? allowAllPolicy }
-  const app = createHttpApp(deps, options.mounts ?? [])
+  const app = createHttpApp(deps, [...composed.mounts, ...(options.mounts ?? [])])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
         {

@@ -37,11 +37,27 @@ export interface GatewayConfig {
     timeoutMs: number
   }
   reconciler: { enabled: boolean; intervalMs: number; minAgeMs: number }
+  rails: { evm?: { chains: EvmChainSettings[] } }
   apiKeys: ApiKeyConfig[]
   merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
   agents: Array<{ id: string; name?: string; userId?: string }>
   assets: Array<{ id: string; kind: 'fiat' | 'token'; decimals: number; symbol: string; name?: string; network?: string; address?: string }>
   dev: { webhookSink: boolean }
+}
+
+/** One EVM chain of the EVM rail, secrets resolved. */
+export interface EvmChainSettings {
+  chainId: number
+  network?: string
+  rpcUrls: string[]
+  tokens: Array<{ address: string; name: string; version: string; decimals: number; assetId?: string }>
+  relayerPrivateKey?: string
+  relayerPrivateKeys?: string[]
+  feeCaps: { maxFeePerGas: string; maxPriorityFeePerGas: string }
+  receiptTimeoutMs?: number
+  pollingIntervalMs?: number
+  rpcTimeoutMs?: number
+  payoutWallets?: Record<string, string>
 }
 
 /** One problem in the configuration, with the exact field. */
@@ -138,7 +154,8 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     return v
   }
 
-  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store'> & {
+  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails'> & {
+    rails: { evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
     apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
     merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef } }>
     store: { driver: 'sqlite' | 'postgres'; sqlite: { path: string }; postgres?: { url: SecretRef; poolSize: number; schema?: string } }
@@ -177,12 +194,26 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
           },
         }
       : { driver: 'sqlite', sqlite: cfg.store.sqlite }
+  const rails: GatewayConfig['rails'] = {}
+  if (cfg.rails.evm) {
+    rails.evm = {
+      chains: cfg.rails.evm.chains.map((c, i) => {
+        const at = `rails.evm.chains[${i}]`
+        const out: EvmChainSettings = { ...c, rpcUrls: c.rpcUrls.map((u, j) => secret(u, `${at}.rpcUrls[${j}]`)) } as EvmChainSettings
+        if (c.relayerPrivateKey !== undefined) out.relayerPrivateKey = secret(c.relayerPrivateKey, `${at}.relayerPrivateKey`)
+        if (c.relayerPrivateKeys) out.relayerPrivateKeys = c.relayerPrivateKeys.map((k, j) => secret(k, `${at}.relayerPrivateKeys[${j}]`))
+        if (c.payoutWallets) out.payoutWallets = Object.fromEntries(Object.entries(c.payoutWallets).map(([m, k]) => [m, secret(k, `${at}.payoutWallets.${m}`)]))
+        if (c.network !== undefined && c.network !== `eip155:${c.chainId}`) problems.push({ path: `${at}.network`, message: `must be eip155:${c.chainId}` })
+        return out
+      }),
+    }
+  }
   if (cfg.outbox.leaseMs <= cfg.outbox.timeoutMs + 1000)
     problems.push({ path: 'outbox.leaseMs', message: 'must exceed outbox.timeoutMs by more than 1000 ms (a delivery must finish inside its lease)' })
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
   if (problems.length) throw new ConfigError(source, problems)
-  return { ...cfg, apiKeys, merchants, store }
+  return { ...cfg, apiKeys, merchants, store, rails }
 }
 
 /**

@@ -1,0 +1,40 @@
+import type { GatewayConfig } from '../../core/config/load.js'
+import type { RailAdapter } from '../../core/rails/port.js'
+import type { Hex } from 'viem'
+import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerEvmRail.js'
+import type { Mount } from '../http/app.js'
+
+/** What the composition root registers for a configuration: rail factories and protocol mounts. */
+export interface Composition {
+  rails: Array<(ctx: RailFactoryContext) => RailAdapter>
+  mounts: Mount[]
+}
+
+/**
+ * Build the rails and protocol surfaces a validated configuration asks for. Every part is
+ * registered here explicitly (never on import); a section that is absent registers nothing.
+ */
+export function composeFromConfig(config: GatewayConfig): Composition {
+  const rails: Composition['rails'] = []
+  const mounts: Mount[] = []
+  if (config.rails.evm) {
+    rails.push(
+      registerEvmRail({
+        chains: config.rails.evm.chains.map((c) => ({
+          chainId: c.chainId,
+          ...(c.network ? { network: c.network } : {}),
+          rpcUrls: c.rpcUrls,
+          tokens: c.tokens,
+          ...(c.relayerPrivateKey ? { relayerPrivateKey: c.relayerPrivateKey as Hex } : {}),
+          ...(c.relayerPrivateKeys ? { relayerPrivateKeys: c.relayerPrivateKeys as Hex[] } : {}),
+          feeCaps: c.feeCaps,
+          ...(c.receiptTimeoutMs ? { receiptTimeoutMs: c.receiptTimeoutMs } : {}),
+          ...(c.pollingIntervalMs ? { pollingIntervalMs: c.pollingIntervalMs } : {}),
+          ...(c.rpcTimeoutMs ? { rpcTimeoutMs: c.rpcTimeoutMs } : {}),
+          ...(c.payoutWallets ? { payoutWallets: c.payoutWallets as Record<string, Hex> } : {}),
+        })),
+      }),
+    )
+  }
+  return { rails, mounts }
+}
