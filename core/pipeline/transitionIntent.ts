@@ -60,7 +60,8 @@ export async function transitionIntent(deps: TransitionIntentDeps, params: Trans
     const now = clock()
     const at = now.toISOString()
     const next: PaymentIntent = { ...current, ...(params.patch?.(current) ?? {}), status: t.to, version: current.version + 1, updated_at: at }
-    if ((t.to === 'failed' || params.event === 'cancel') && params.reason) next.status_reason = params.reason
+    // An annotation records facts only: it must not rewrite why a failed intent failed.
+    if (params.event !== 'annotate' && (t.to === 'failed' || params.event === 'cancel') && params.reason) next.status_reason = params.reason
     const event = sealAuditEvent({
       intent_id: current.id,
       seq: stored.auditSeq + 1,

@@ -1,6 +1,7 @@
 import pg from 'pg'
 import type { AuditEvent, IntentStatus, PaymentIntent } from '../../intent/types.js'
 import { migratePostgres } from '../migrate.js'
+import { INSERT_PARAMS, insertIntentBatchSql, insertIntentSql, outboxInsertSql, outboxParams, outboxShape, updateIntentSql } from './intentSql.js'
 import type {
   ApiKeyRecord,
   ClaimIdempotencyParams,
@@ -32,76 +33,41 @@ export interface PostgresStoreOptions {
    * no extra round trip) and created by `migrate()`. Lower-case identifier only.
    */
   schema?: string
+  /**
+   * Group concurrent `insertIntent` calls of one event-loop turn into one statement (default
+   * true). Off, every insert is its own statement.
+   */
+  batchInserts?: boolean
+  /** Most inserts in one statement (default {@link DEFAULT_MAX_BATCH}). */
+  maxBatch?: number
 }
 
 /**
  * The scale-out store (DESIGN §5): a `pg` pool; several gateway instances share the database.
  * Every write is ONE statement in autocommit (data-modifying CTEs write the intent, its audit
- * event and its outbox rows atomically), so a write costs one round trip and one commit, and
- * PostgreSQL's own group commit batches concurrent writers. Unique constraints with
+ * event and its outbox rows atomically, see `intentSql.ts`), so a write costs one round trip and
+ * one commit; concurrent intent inserts are grouped into one statement. Unique constraints with
  * `ON CONFLICT` make dedupe keys, idempotency claims and replay locks exactly-once across
  * processes; outbox workers claim with `FOR UPDATE SKIP LOCKED`.
  */
-export function openPostgresStore(options: PostgresStoreOptions): Store {
-  return new PostgresStore(options)
+export function openPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStoreImpl(options)
+}
+
+/** The PostgreSQL store, plus its insert counters (for tests and benchmarks). */
+export interface PostgresStore extends Store {
+  readonly dialect: 'postgres'
+  /** `statements` < `inserts` proves concurrent inserts were grouped. */
+  readonly insertStats: { statements: number; inserts: number }
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
 const iso = (d: Date): string => d.toISOString()
 
-/** The outbox rows of one write as column arrays, for `unnest(...)`. */
-function outboxArrays(rows: readonly OutboxInsert[] | undefined): [string[], string[], string[], string[], Array<string | null>, string[]] {
-  const ids: string[] = []
-  const types: string[] = []
-  const destinations: string[] = []
-  const payloads: string[] = []
-  const aggregates: Array<string | null> = []
-  const created: string[] = []
-  for (const o of rows ?? []) {
-    ids.push(o.id)
-    types.push(o.type)
-    destinations.push(o.destination)
-    payloads.push(o.payload)
-    aggregates.push(o.aggregateId ?? null)
-    created.push(iso(o.createdAt))
-  }
-  return [ids, types, destinations, payloads, aggregates, created]
-}
-
-/** `INSERT INTO outbox … SELECT FROM <source>, unnest($n…$n+5)`: the rows of one write. */
-const outboxInsertFrom = (source: string, n: number): string => `
-  INSERT INTO outbox (id, type, destination, payload, aggregate_id, next_attempt_at, created_at)
-  SELECT o.id, o.type, o.destination, o.payload, o.aggregate_id, o.created_at, o.created_at
-  FROM ${source} unnest($${n}::text[], $${n + 1}::text[], $${n + 2}::text[], $${n + 3}::text[], $${n + 4}::text[], $${n + 5}::timestamptz[])
-    AS o (id, type, destination, payload, aggregate_id, created_at)`
-
+/** Statements with a fixed text, by prepared-statement name (shaped ones are built in {@link shaped}). */
 const SQL = {
-  insertIntent: `
-    WITH ins AS (
-      INSERT INTO intents (id, merchant_id, protocol, status, version, dedupe_key, doc, audit_head, audit_seq, created_at, updated_at)
-      VALUES ($1::text, $2::text, $3, $4, $5, $6::text, $7::jsonb, $8::text, 1, $9, $10)
-      ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
-      RETURNING id
-    ), ev AS (
-      INSERT INTO intent_events (intent_id, seq, type, actor, at, doc, hash)
-      SELECT ins.id, 1, $11, $12, $13, $14::jsonb, $8::text FROM ins
-    ), ob AS (${outboxInsertFrom('ins,', 15)}
-    )
-    SELECT (SELECT id FROM ins) AS inserted,
-           (SELECT id FROM intents WHERE $6::text IS NOT NULL AND merchant_id = $2::text AND dedupe_key = $6::text) AS existing`,
   findByDedupe: 'SELECT id FROM intents WHERE merchant_id = $1 AND dedupe_key = $2',
-  updateIntent: `
-    WITH upd AS (
-      UPDATE intents SET status = $2, version = $3, doc = $4::jsonb, audit_head = $5::text, audit_seq = $6::int, updated_at = $7
-      WHERE id = $1::text AND version = $8 AND audit_seq = $6::int - 1 AND audit_head = $9
-      RETURNING id
-    ), ev AS (
-      INSERT INTO intent_events (intent_id, seq, type, actor, at, doc, hash)
-      SELECT upd.id, $6::int, $10, $11, $12, $13::jsonb, $5::text FROM upd
-    ), ob AS (${outboxInsertFrom('upd,', 14)}
-    )
-    SELECT count(*)::int AS updated FROM upd`,
   intentVersion: 'SELECT version FROM intents WHERE id = $1',
   getIntent: 'SELECT doc, audit_head, audit_seq FROM intents WHERE id = $1',
   listEvents: 'SELECT doc FROM intent_events WHERE intent_id = $1 ORDER BY seq',
@@ -124,7 +90,7 @@ const SQL = {
   releaseKey: `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND owner = $3 AND state = 'in_flight'`,
   purgeKeys: `DELETE FROM idempotency_keys WHERE state = 'done' AND completed_at < $1`,
 
-  enqueueOutbox: outboxInsertFrom('', 1),
+  enqueueOutbox: outboxInsertSql('many', 1),
   claimOutbox: `
     UPDATE outbox SET claimed_by = $1, claimed_until = $2
     WHERE id IN (
@@ -164,6 +130,26 @@ const SQL = {
   findApiKey: 'SELECT * FROM api_keys WHERE hash = $1',
 } as const
 type StatementName = keyof typeof SQL
+
+/** Shaped statements (intent writes), built once per shape: name → text. */
+const shapedCache = new Map<string, string>()
+function shaped(name: string, build: () => string): { name: string; text: string } {
+  let text = shapedCache.get(name)
+  if (text === undefined) shapedCache.set(name, (text = build()))
+  return { name, text }
+}
+
+/** Most inserts one flush puts in one statement. */
+const DEFAULT_MAX_BATCH = 64
+
+/** An insert waiting for the next flush, serialised once. */
+interface PendingInsert {
+  p: InsertIntentParams
+  /** The 13 scalar parameters of {@link insertIntentSql}, then the dedupe key (or null). */
+  values: unknown[]
+  resolve: (r: InsertIntentResult) => void
+  reject: (e: unknown) => void
+}
 
 interface OutboxDbRow {
   id: string
@@ -236,15 +222,23 @@ function attemptFromRow(r: AttemptDbRow): OutboxAttempt {
   return a
 }
 
-class PostgresStore implements Store {
+class PostgresStoreImpl implements PostgresStore {
   readonly dialect = 'postgres' as const
   private readonly pool: pg.Pool
   private readonly schema: string | undefined
+  private readonly batchInserts: boolean
+  private readonly maxBatch: number
+  private pendingInserts: PendingInsert[] = []
+  private flushScheduled = false
+  private readonly inFlight = new Set<Promise<void>>()
+  readonly insertStats = { statements: 0, inserts: 0 }
 
   constructor(options: PostgresStoreOptions) {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema))
       throw new Error(`postgres store: schema must match ${SCHEMA_NAME} (got ${JSON.stringify(options.schema)})`)
     this.schema = options.schema
+    this.batchInserts = options.batchInserts ?? true
+    this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_MAX_BATCH)
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -274,22 +268,30 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Writes already accepted finish first.
+    this.flushInserts()
+    await Promise.allSettled([...this.inFlight])
     await this.pool.end()
   }
 
   // --- intents ------------------------------------------------------------------------------
 
+  /**
+   * Inserts arriving in the same event-loop turn are written by ONE statement (group commit:
+   * one round trip and one commit for all, where PostgreSQL alone would run one transaction per
+   * caller). Each caller's promise settles after that statement committed. If the batch
+   * statement fails (one bad item aborts it, writing nothing), every item is retried alone so
+   * only the culprit fails. A turn with a single insert runs the single-insert statement.
+   */
   async insertIntent(p: InsertIntentParams): Promise<InsertIntentResult> {
     checkInsert(p)
     const { intent, event } = p
-    const dedupeKey = p.dedupeKey ?? null
-    const { rows } = await this.q<{ inserted: string | null; existing: string | null }>('insertIntent', [
+    const values: unknown[] = [
       intent.id,
       intent.merchant_id,
       intent.origin.protocol,
       intent.status,
       intent.version,
-      dedupeKey,
       JSON.stringify(intent),
       event.hash,
       intent.created_at,
@@ -298,15 +300,105 @@ class PostgresStore implements Store {
       event.actor,
       event.at,
       JSON.stringify(event),
-      ...outboxArrays(p.outbox),
-    ])
-    const r = rows[0]!
+      p.dedupeKey ?? null,
+    ]
+    if (!this.batchInserts) return this.insertOne({ p, values })
+    if (this.inFlight.size === 0 && this.pendingInserts.length === 0) {
+      // Nothing else is being written: go now (no event-loop hop at concurrency 1). Calls that
+      // arrive while this one is in flight are grouped.
+      const run = this.insertOne({ p, values })
+      const tracked = run.then(
+        () => {},
+        () => {},
+      )
+      this.inFlight.add(tracked)
+      void tracked.finally(() => this.inFlight.delete(tracked))
+      return run
+    }
+    return new Promise<InsertIntentResult>((resolve, reject) => {
+      this.pendingInserts.push({ p, values, resolve, reject })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(this.flushInserts)
+      }
+    })
+  }
+
+  private readonly flushInserts = (): void => {
+    this.flushScheduled = false
+    while (this.pendingInserts.length > 0) {
+      const run = this.runInsertBatch(this.pendingInserts.splice(0, this.maxBatch))
+      this.inFlight.add(run)
+      void run.finally(() => this.inFlight.delete(run))
+    }
+  }
+
+  private async runInsertBatch(batch: PendingInsert[]): Promise<void> {
+    if (batch.length === 1) {
+      const one = batch[0]!
+      return this.insertOne(one).then(one.resolve, one.reject)
+    }
+    let inserted: Set<string>
+    try {
+      inserted = await this.insertMany(batch)
+    } catch {
+      // Nothing of the batch was written (one statement): retry each alone, so only the item at
+      // fault (a colliding outbox id, …) fails. A lost connection fails them one by one too.
+      for (const one of batch) this.insertOne(one).then(one.resolve, one.reject)
+      return
+    }
+    for (const one of batch) {
+      if (inserted.has(one.p.intent.id)) one.resolve({ ok: true })
+      else if (one.p.dedupeKey !== undefined) this.findDuplicate(one.p.intent.merchant_id, one.p.dedupeKey).then(one.resolve, one.reject)
+      else one.reject(new Error(`insertIntent: ${one.p.intent.id} was neither inserted nor a duplicate`))
+    }
+  }
+
+  /** One insert, one statement, shaped by its dedupe key and outbox rows. */
+  private async insertOne({ p, values }: Pick<PendingInsert, 'p' | 'values'>): Promise<InsertIntentResult> {
+    const rows = p.outbox ?? []
+    const shape = outboxShape(rows)
+    const dedupe = p.dedupeKey !== undefined
+    const stmt = shaped(`insertIntent_${dedupe ? 'dedupe_' : ''}${shape}`, () => insertIntentSql(dedupe, shape))
+    const bound = [...(dedupe ? values : values.slice(0, INSERT_PARAMS)), ...outboxParams(rows, shape)]
+    this.insertStats.statements++
+    this.insertStats.inserts++
+    const result = await this.pool.query<{ inserted: string | null; existing: string | null }>({ ...stmt, values: bound })
+    if (!dedupe) return { ok: true }
+    const r = result.rows[0]!
     if (r.inserted !== null) return { ok: true }
     if (r.existing !== null) return { ok: false, reason: 'duplicate', existingId: r.existing }
     // The conflicting row was committed after this statement's snapshot was taken (a concurrent
     // insert of the same dedupe key): a new statement sees it.
-    const again = await this.q<{ id: string }>('findByDedupe', [intent.merchant_id, dedupeKey])
-    const existing = again.rows[0]
+    return this.findDuplicate(p.intent.merchant_id, p.dedupeKey!)
+  }
+
+  /** Several inserts as one statement; returns the ids inserted (the others hit a dedupe key). */
+  private async insertMany(batch: readonly PendingInsert[]): Promise<Set<string>> {
+    const columns: unknown[][] = Array.from({ length: INSERT_PARAMS + 1 }, () => [])
+    const outbox: unknown[][] = Array.from({ length: 7 }, () => [])
+    for (const { p, values } of batch) {
+      for (let c = 0; c < values.length; c++) columns[c]!.push(values[c])
+      for (const o of p.outbox ?? []) {
+        outbox[0]!.push(o.id)
+        outbox[1]!.push(o.type)
+        outbox[2]!.push(o.destination)
+        outbox[3]!.push(o.payload)
+        outbox[4]!.push(o.aggregateId ?? null)
+        outbox[5]!.push(iso(o.createdAt))
+        outbox[6]!.push(p.intent.id)
+      }
+    }
+    const withOutbox = outbox[0]!.length > 0
+    const stmt = shaped(`insertIntentBatch_${withOutbox ? 'outbox' : 'none'}`, () => insertIntentBatchSql(withOutbox))
+    this.insertStats.statements++
+    this.insertStats.inserts += batch.length
+    const { rows } = await this.pool.query<{ id: string }>({ ...stmt, values: withOutbox ? [...columns, ...outbox] : columns })
+    return new Set(rows.map((r) => r.id))
+  }
+
+  private async findDuplicate(merchantId: string, dedupeKey: string): Promise<InsertIntentResult> {
+    const existing = (await this.q<{ id: string }>('findByDedupe', [merchantId, dedupeKey])).rows[0]
     if (!existing) throw new Error('insertIntent: dedupe conflict but no existing intent found')
     return { ok: false, reason: 'duplicate', existingId: existing.id }
   }
@@ -314,7 +406,10 @@ class PostgresStore implements Store {
   async updateIntent(p: UpdateIntentParams): Promise<UpdateIntentResult> {
     checkUpdate(p)
     const { intent, event, expectedVersion } = p
-    const { rows } = await this.q<{ updated: number }>('updateIntent', [
+    const rows = p.outbox ?? []
+    const shape = outboxShape(rows)
+    const stmt = shaped(`updateIntent_${shape}`, () => updateIntentSql(shape))
+    const values: unknown[] = [
       intent.id,
       intent.status,
       intent.version,
@@ -328,9 +423,10 @@ class PostgresStore implements Store {
       event.actor,
       event.at,
       JSON.stringify(event),
-      ...outboxArrays(p.outbox),
-    ])
-    if (rows[0]!.updated === 1) return { ok: true }
+      ...outboxParams(rows, shape),
+    ]
+    const result = await this.pool.query<{ updated: number }>({ ...stmt, values })
+    if (result.rows[0]!.updated === 1) return { ok: true }
     const current = (await this.q<{ version: number }>('intentVersion', [intent.id])).rows[0]
     if (!current) return { ok: false, reason: 'not_found' }
     return { ok: false, reason: 'version_conflict', currentVersion: current.version }
@@ -365,7 +461,7 @@ class PostgresStore implements Store {
   }
 
   async listEvents(intentId: string): Promise<AuditEvent[]> {
-    return (await this.q<{ doc: AuditEvent }>('listEvents', [intentId])).rows.map((r) => r.doc)
+    return (await this.q<{ doc: string }>('listEvents', [intentId])).rows.map((r) => JSON.parse(r.doc) as AuditEvent)
   }
 
   async countIntents(): Promise<Array<{ protocol: string; status: IntentStatus; count: number }>> {
@@ -419,7 +515,7 @@ class PostgresStore implements Store {
 
   async enqueueOutbox(rows: OutboxInsert[]): Promise<void> {
     if (rows.length === 0) return
-    await this.q('enqueueOutbox', outboxArrays(rows))
+    await this.q('enqueueOutbox', outboxParams(rows, 'many'))
   }
 
   async claimOutbox(p: { workerId: string; limit: number; now: Date; leaseMs: number }): Promise<OutboxRow[]> {

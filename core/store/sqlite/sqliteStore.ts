@@ -134,7 +134,7 @@ function prepareStatements(db: BetterSqlite3.Database) {
     insertIntent: db.prepare<[string, string, string, string, number, string | null, string, string, string, string]>(
       `INSERT INTO intents (id, merchant_id, protocol, status, version, dedupe_key, doc, audit_head, audit_seq, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-       ON CONFLICT (merchant_id, dedupe_key) DO NOTHING`,
+       ON CONFLICT (merchant_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING`,
     ),
     findByDedupe: db.prepare<[string, string], { id: string }>('SELECT id FROM intents WHERE merchant_id = ? AND dedupe_key = ?'),
     insertEvent: db.prepare<[string, number, string, string, string, string, string]>(

@@ -1,6 +1,7 @@
 -- agentswitch schema v1 (PostgreSQL). DESIGN §5.
 -- Conventions: times are timestamptz; money is integer minor units as NUMERIC(78,0) (never
--- float); JSON documents are jsonb. Tables are created in the connection's search_path.
+-- float); JSON documents are jsonb (queryable), except audit events and bodies to replay, which
+-- keep their exact bytes as text. Tables are created in the connection's search_path.
 
 CREATE TABLE intents (
   id          text        NOT NULL PRIMARY KEY,
@@ -13,19 +14,28 @@ CREATE TABLE intents (
   audit_head  text        NOT NULL,        -- hash of the newest audit event
   audit_seq   integer     NOT NULL,        -- seq of the newest audit event
   created_at  timestamptz NOT NULL,
-  updated_at  timestamptz NOT NULL,
-  CONSTRAINT intents_merchant_dedupe UNIQUE (merchant_id, dedupe_key)
+  updated_at  timestamptz NOT NULL
 );
-CREATE INDEX intents_merchant_status_id ON intents (merchant_id, status, id DESC);
-CREATE INDEX intents_merchant_id ON intents (merchant_id, id DESC);
+-- UNIQUE (merchant_id, dedupe_key) for the intents that have a key: partial, so an intent without
+-- one costs no index write (inserts use ON CONFLICT (merchant_id, dedupe_key) WHERE dedupe_key IS NOT NULL).
+CREATE UNIQUE INDEX intents_merchant_dedupe ON intents (merchant_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
+-- Lists by merchant, and by merchant and status, newest first (scanned backwards, never sorted).
+-- Ascending on purpose: new ids are the largest, so inserts append at the right edge of each
+-- b-tree (the cheap split) instead of the left. Every index costs page writes on every insert.
+CREATE INDEX intents_merchant_id ON intents (merchant_id, id);
+CREATE INDEX intents_merchant_status_id ON intents (merchant_id, status, id);
 
+-- No FOREIGN KEY to intents on purpose: its check takes a FOR KEY SHARE lock on the intent row,
+-- an extra WAL record on every insert (measured: 10-20 % of insert throughput). An event is only ever
+-- written by the statement that inserts or conditionally updates its intent (it selects from that
+-- write's RETURNING), so an orphan cannot be created; verifyAuditChain checks the rest.
 CREATE TABLE intent_events (
-  intent_id text        NOT NULL REFERENCES intents (id),
+  intent_id text        NOT NULL,
   seq       integer     NOT NULL CHECK (seq >= 1),
   type      text        NOT NULL,
   actor     text        NOT NULL,
   at        timestamptz NOT NULL,
-  doc       jsonb       NOT NULL,          -- the whole AuditEvent
+  doc       text        NOT NULL,          -- the whole AuditEvent, exactly as written (JSON)
   hash      text        NOT NULL,
   PRIMARY KEY (intent_id, seq)
 );
@@ -61,7 +71,6 @@ CREATE TABLE outbox (
   delivered_at    timestamptz
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
-CREATE INDEX outbox_aggregate ON outbox (aggregate_id) WHERE aggregate_id IS NOT NULL;
 
 CREATE TABLE outbox_attempts (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -13,11 +13,16 @@ CREATE TABLE intents (
   audit_head  TEXT    NOT NULL,            -- hash of the newest audit event
   audit_seq   INTEGER NOT NULL,            -- seq of the newest audit event
   created_at  TEXT    NOT NULL,
-  updated_at  TEXT    NOT NULL,
-  UNIQUE (merchant_id, dedupe_key)
+  updated_at  TEXT    NOT NULL
 );
-CREATE INDEX intents_merchant_status_id ON intents (merchant_id, status, id DESC);
-CREATE INDEX intents_merchant_id ON intents (merchant_id, id DESC);
+-- UNIQUE (merchant_id, dedupe_key) for the intents that have a key: partial, so an intent without
+-- one costs no index write (inserts use ON CONFLICT (merchant_id, dedupe_key) WHERE dedupe_key IS NOT NULL).
+CREATE UNIQUE INDEX intents_merchant_dedupe ON intents (merchant_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
+-- Lists by merchant, and by merchant and status, newest first (scanned backwards, never sorted).
+-- Ascending on purpose: new ids are the largest, so inserts append at the right edge of each
+-- b-tree (the cheap split) instead of the left. Every index costs page writes on every insert.
+CREATE INDEX intents_merchant_id ON intents (merchant_id, id);
+CREATE INDEX intents_merchant_status_id ON intents (merchant_id, status, id);
 
 CREATE TABLE intent_events (
   intent_id TEXT    NOT NULL REFERENCES intents (id),
@@ -61,7 +66,6 @@ CREATE TABLE outbox (
   delivered_at    TEXT
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
-CREATE INDEX outbox_aggregate ON outbox (aggregate_id) WHERE aggregate_id IS NOT NULL;
 
 CREATE TABLE outbox_attempts (
   id          INTEGER PRIMARY KEY,
