@@ -617,6 +617,54 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
       })
     })
 
+    // --- checkout sessions and tokens -------------------------------------------------------------
+
+    describe('checkout sessions', () => {
+      const session = (version: number, status = 'not_ready_for_payment') => ({
+        id: 'cs_contract_1',
+        protocol: 'acp',
+        merchantId: 'm_1',
+        status,
+        version,
+        doc: { id: 'cs_contract_1', status, totals: [{ type: 'total', amount: 1999 }], note: null },
+        createdAt: at(0),
+        updatedAt: at(version * 1000),
+      })
+
+      it('inserts, reads back the document exactly, and updates with a version check', async () => {
+        await store.insertCheckoutSession(session(1))
+        expect(await store.getCheckoutSession('cs_contract_1')).toEqual(session(1))
+        expect(await store.getCheckoutSession('cs_nope')).toBeUndefined()
+        expect(await store.updateCheckoutSession(session(2, 'ready_for_payment'), 1)).toEqual({ ok: true })
+        expect(await store.getCheckoutSession('cs_contract_1')).toEqual(session(2, 'ready_for_payment'))
+        expect(await store.updateCheckoutSession(session(2, 'canceled'), 1)).toEqual({ ok: false, reason: 'version_conflict', currentVersion: 2 })
+        expect(await store.updateCheckoutSession({ ...session(2), id: 'cs_nope' }, 1)).toEqual({ ok: false, reason: 'not_found' })
+        await expect(store.insertCheckoutSession(session(1))).rejects.toThrow()
+      })
+
+      it('of 20 concurrent updates from the same version exactly one wins', async () => {
+        await store.insertCheckoutSession(session(1))
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.updateCheckoutSession({ ...session(2), status: `s${i}` }, 1)))
+        expect(results.filter((r) => r.ok)).toHaveLength(1)
+      })
+    })
+
+    describe('tokens', () => {
+      const token = { id: 'vt_contract_1', state: 'active', expiresAt: at(60_000), doc: { max_amount: '5000', enc: 'base64…' } }
+
+      it('inserts, reads and moves state for exactly one caller', async () => {
+        await store.insertToken(token)
+        expect(await store.getToken(token.id)).toEqual(token)
+        expect(await store.getToken('vt_nope')).toBeUndefined()
+        const wins = await Promise.all(Array.from({ length: 20 }, () => store.transitionToken({ id: token.id, from: 'active', to: 'used' })))
+        expect(wins.filter(Boolean)).toHaveLength(1)
+        expect((await store.getToken(token.id))!.state).toBe('used')
+        expect(await store.transitionToken({ id: token.id, from: 'active', to: 'revoked' })).toBe(false)
+        expect(await store.transitionToken({ id: token.id, from: 'used', to: 'purged', doc: { purged: true } })).toBe(true)
+        expect(await store.getToken(token.id)).toEqual({ ...token, state: 'purged', doc: { purged: true } })
+      })
+    })
+
     // --- API keys -------------------------------------------------------------------------------
 
     describe('api keys', () => {

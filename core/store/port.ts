@@ -86,6 +86,27 @@ export interface Store {
   /** Delete locks that expired before `now`; returns how many. */
   purgeReplayLocks(now: Date): Promise<number>
 
+  // --- checkout sessions (ACP, UCP) ---------------------------------------------------------
+
+  /** Insert a new checkout session (its id is generated: a duplicate id is a bug and throws). */
+  insertCheckoutSession(session: CheckoutSessionRecord): Promise<void>
+  getCheckoutSession(id: string): Promise<CheckoutSessionRecord | undefined>
+  /**
+   * Replace a session if its stored version is still `expectedVersion` (`session.version` must be
+   * `expectedVersion + 1`): concurrent updates of one checkout cannot both win.
+   */
+  updateCheckoutSession(session: CheckoutSessionRecord, expectedVersion: number): Promise<UpdateRecordResult>
+
+  // --- tokens (vault tokens, scoped single-use tokens) ---------------------------------------
+
+  insertToken(token: TokenRecord): Promise<void>
+  getToken(id: string): Promise<TokenRecord | undefined>
+  /**
+   * Move a token from state `from` to `to` (optionally replacing its document) for exactly one
+   * caller across processes: `true` for the winner, `false` when its state was not `from`.
+   */
+  transitionToken(params: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean>
+
   // --- API keys -------------------------------------------------------------------------------
 
   /** Insert or replace an API key record (the key itself is never stored: only its SHA-256). */
@@ -235,4 +256,29 @@ export interface ApiKeyRecord {
   scopes: string[]
   createdAt: Date
   revokedAt?: Date | undefined
+}
+
+/** A protocol checkout session (ACP, UCP): the protocol's own object is kept whole in `doc`. */
+export interface CheckoutSessionRecord {
+  id: string
+  protocol: string
+  merchantId: string
+  status: string
+  version: number
+  /** The session as the protocol returns it (JSON). Never holds credentials. */
+  doc: unknown
+  createdAt: Date
+  updatedAt: Date
+}
+
+export type UpdateRecordResult = { ok: true } | { ok: false; reason: 'not_found' } | { ok: false; reason: 'version_conflict'; currentVersion: number }
+
+/** A token: a vault token (encrypted card in `doc`) or a scoped single-use token. */
+export interface TokenRecord {
+  id: string
+  /** `active`, `used`, `revoked`, … — changed only by {@link Store.transitionToken}. */
+  state: string
+  expiresAt: Date
+  /** JSON document; secrets inside it are encrypted by the caller. */
+  doc: unknown
 }

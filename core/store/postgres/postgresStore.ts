@@ -4,6 +4,9 @@ import { migratePostgres } from '../migrate.js'
 import { INSERT_PARAMS, insertIntentBatchSql, insertIntentSql, outboxInsertSql, outboxParams, outboxShape, updateIntentSql } from './intentSql.js'
 import type {
   ApiKeyRecord,
+  CheckoutSessionRecord,
+  TokenRecord,
+  UpdateRecordResult,
   ClaimIdempotencyParams,
   ClaimIdempotencyResult,
   CompleteIdempotencyParams,
@@ -21,7 +24,7 @@ import type {
   UpdateIntentParams,
   UpdateIntentResult,
 } from '../port.js'
-import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse } from '../shared.js'
+import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse, StoreUsageError } from '../shared.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/db` */
@@ -128,6 +131,18 @@ const SQL = {
     ON CONFLICT (hash) DO UPDATE SET id = EXCLUDED.id, kind = EXCLUDED.kind, principal_id = EXCLUDED.principal_id,
       scopes = EXCLUDED.scopes, created_at = EXCLUDED.created_at, revoked_at = EXCLUDED.revoked_at`,
   findApiKey: 'SELECT * FROM api_keys WHERE hash = $1',
+
+  insertSession:
+    'INSERT INTO checkout_sessions (id, protocol, merchant_id, status, doc, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)',
+  getSession: 'SELECT * FROM checkout_sessions WHERE id = $1',
+  updateSession: `
+    WITH upd AS (
+      UPDATE checkout_sessions SET status = $1, doc = $2::jsonb, version = $3, updated_at = $4 WHERE id = $5 AND version = $6 RETURNING 1
+    )
+    SELECT (SELECT count(*)::int FROM upd) AS updated, (SELECT version FROM checkout_sessions WHERE id = $5) AS current`,
+  insertToken: 'INSERT INTO tokens (id, doc, state, expires_at) VALUES ($1, $2::jsonb, $3, $4)',
+  getToken: 'SELECT * FROM tokens WHERE id = $1',
+  transitionToken: 'UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4',
 } as const
 type StatementName = keyof typeof SQL
 
@@ -597,5 +612,39 @@ class PostgresStoreImpl implements PostgresStore {
     const rec: ApiKeyRecord = { hash: r.hash, id: r.id, kind: r.kind, principalId: r.principal_id, scopes: r.scopes, createdAt: r.created_at }
     if (r.revoked_at !== null) rec.revokedAt = r.revoked_at
     return rec
+  }
+
+  // --- checkout sessions and tokens ---------------------------------------------------------
+
+  async insertCheckoutSession(c: CheckoutSessionRecord): Promise<void> {
+    await this.q('insertSession', [c.id, c.protocol, c.merchantId, c.status, JSON.stringify(c.doc), c.version, iso(c.createdAt), iso(c.updatedAt)])
+  }
+
+  async getCheckoutSession(id: string): Promise<CheckoutSessionRecord | undefined> {
+    const r = (await this.q<{ id: string; protocol: string; merchant_id: string; status: string; doc: unknown; version: number; created_at: Date; updated_at: Date }>('getSession', [id])).rows[0]
+    if (!r) return undefined
+    return { id: r.id, protocol: r.protocol, merchantId: r.merchant_id, status: r.status, version: r.version, doc: r.doc, createdAt: r.created_at, updatedAt: r.updated_at }
+  }
+
+  async updateCheckoutSession(c: CheckoutSessionRecord, expectedVersion: number): Promise<UpdateRecordResult> {
+    if (c.version !== expectedVersion + 1) throw new StoreUsageError(`session version must be ${expectedVersion + 1}, got ${c.version}`)
+    // After the CTE, a re-read of the row sees the pre-update snapshot: `current` is the version
+    // before this statement (or null when there is no such session).
+    const r = (await this.q<{ updated: number; current: number | null }>('updateSession', [c.status, JSON.stringify(c.doc), c.version, iso(c.updatedAt), c.id, expectedVersion])).rows[0]!
+    if (r.updated === 1) return { ok: true }
+    return r.current === null ? { ok: false, reason: 'not_found' } : { ok: false, reason: 'version_conflict', currentVersion: r.current }
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    await this.q('insertToken', [t.id, JSON.stringify(t.doc), t.state, iso(t.expiresAt)])
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const r = (await this.q<{ id: string; doc: unknown; state: string; expires_at: Date }>('getToken', [id])).rows[0]
+    return r ? { id: r.id, state: r.state, expiresAt: r.expires_at, doc: r.doc } : undefined
+  }
+
+  async transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
+    return ((await this.q('transitionToken', [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from])).rowCount ?? 0) === 1
   }
 }

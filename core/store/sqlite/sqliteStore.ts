@@ -4,6 +4,9 @@ import type { AuditEvent, IntentStatus, PaymentIntent } from '../../intent/types
 import { migrateSqlite } from '../migrate.js'
 import type {
   ApiKeyRecord,
+  CheckoutSessionRecord,
+  TokenRecord,
+  UpdateRecordResult,
   ClaimIdempotencyParams,
   ClaimIdempotencyResult,
   CompleteIdempotencyParams,
@@ -21,7 +24,7 @@ import type {
   UpdateIntentParams,
   UpdateIntentResult,
 } from '../port.js'
-import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse } from '../shared.js'
+import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse, StoreUsageError } from '../shared.js'
 import { GroupCommitter, type GroupCommitStats } from './groupCommit.js'
 
 export interface SqliteStoreOptions {
@@ -84,6 +87,17 @@ interface IdempotencyDbRow {
   status_code: number | null
   headers: string | null
   body: string | null
+}
+
+interface SessionDbRow {
+  id: string
+  protocol: string
+  merchant_id: string
+  status: string
+  doc: string
+  version: number
+  created_at: string
+  updated_at: string
 }
 
 interface ApiKeyDbRow {
@@ -217,6 +231,17 @@ function prepareStatements(db: BetterSqlite3.Database) {
          scopes = excluded.scopes, created_at = excluded.created_at, revoked_at = excluded.revoked_at`,
     ),
     findApiKey: db.prepare<[string], ApiKeyDbRow>('SELECT * FROM api_keys WHERE hash = ?'),
+    insertSession: db.prepare<[string, string, string, string, string, number, string, string]>(
+      'INSERT INTO checkout_sessions (id, protocol, merchant_id, status, doc, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    getSession: db.prepare<[string], SessionDbRow>('SELECT * FROM checkout_sessions WHERE id = ?'),
+    updateSession: db.prepare<[string, string, number, string, string, number]>(
+      'UPDATE checkout_sessions SET status = ?, doc = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?',
+    ),
+    sessionVersion: db.prepare<[string], { version: number }>('SELECT version FROM checkout_sessions WHERE id = ?'),
+    insertToken: db.prepare<[string, string, string, string]>('INSERT INTO tokens (id, doc, state, expires_at) VALUES (?, ?, ?, ?)'),
+    getToken: db.prepare<[string], { id: string; doc: string; state: string; expires_at: string }>('SELECT * FROM tokens WHERE id = ?'),
+    transitionToken: db.prepare<[string, string | null, string, string]>('UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ?'),
     ping: db.prepare<[], { one: number }>('SELECT 1 AS one'),
   }
 }
@@ -498,6 +523,42 @@ class SqliteStoreImpl implements SqliteStore {
     await this.gc.write(() =>
       this.s.putApiKey.run(k.hash, k.id, k.kind, k.principalId, scopes, iso(k.createdAt), k.revokedAt ? iso(k.revokedAt) : null),
     )
+  }
+
+  async insertCheckoutSession(c: CheckoutSessionRecord): Promise<void> {
+    const doc = JSON.stringify(c.doc)
+    await this.gc.write(() => this.s.insertSession.run(c.id, c.protocol, c.merchantId, c.status, doc, c.version, iso(c.createdAt), iso(c.updatedAt)))
+  }
+
+  async getCheckoutSession(id: string): Promise<CheckoutSessionRecord | undefined> {
+    const r = this.s.getSession.get(id)
+    if (!r) return undefined
+    return { id: r.id, protocol: r.protocol, merchantId: r.merchant_id, status: r.status, version: r.version, doc: JSON.parse(r.doc) as unknown, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at) }
+  }
+
+  updateCheckoutSession(c: CheckoutSessionRecord, expectedVersion: number): Promise<UpdateRecordResult> {
+    if (c.version !== expectedVersion + 1) throw new StoreUsageError(`session version must be ${expectedVersion + 1}, got ${c.version}`)
+    const doc = JSON.stringify(c.doc)
+    return this.gc.write((): UpdateRecordResult => {
+      if (this.s.updateSession.run(c.status, doc, c.version, iso(c.updatedAt), c.id, expectedVersion).changes === 1) return { ok: true }
+      const cur = this.s.sessionVersion.get(c.id)
+      return cur ? { ok: false, reason: 'version_conflict', currentVersion: cur.version } : { ok: false, reason: 'not_found' }
+    })
+  }
+
+  async insertToken(t: TokenRecord): Promise<void> {
+    const doc = JSON.stringify(t.doc)
+    await this.gc.write(() => this.s.insertToken.run(t.id, doc, t.state, iso(t.expiresAt)))
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    const r = this.s.getToken.get(id)
+    return r ? { id: r.id, state: r.state, expiresAt: new Date(r.expires_at), doc: JSON.parse(r.doc) as unknown } : undefined
+  }
+
+  transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
+    const doc = p.doc === undefined ? null : JSON.stringify(p.doc)
+    return this.gc.write(() => this.s.transitionToken.run(p.to, doc, p.id, p.from).changes === 1)
   }
 
   async findApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
