@@ -68,6 +68,12 @@ describe('agentswitch dev (what npm start runs)', () => {
     const rails = await request(`${dev.gateway.url}/v1/rails`, { headers: { authorization: `Bearer ${dev.apiKeys.admin}` } })
     const body = (await rails.body.json()) as { data: Array<{ rail: string; endpoints: Array<{ state: string }> }> }
     expect(body.data.find((r) => r.rail === 'evm')).toMatchObject({ endpoints: [{ state: 'closed' }] })
+    expect(body.data.find((r) => r.rail === 'alipay')).toMatchObject({ endpoints: [{ endpoint: 'primary', state: 'closed' }, { endpoint: 'secondary', state: 'closed' }] })
+    expect(body.data.find((r) => r.rail === 'antom')).toBeDefined()
+    const alipay = dev.rails['alipay'] as { adminUrl: string }
+    const ledger = await request(`${alipay.adminUrl}/ledger`)
+    expect(ledger.statusCode).toBe(200)
+    await ledger.body.text()
   })
 
   it('prints the URLs, keys and a copy-paste request that works; the demo merchant receives the signed webhook', async () => {

@@ -5,6 +5,8 @@ import { parseConfig, type GatewayConfig } from '../../core/config/load.js'
 import { fromRoot } from '../../core/util/paths.js'
 import type { LocalChainInfo } from '../../sandbox/chain/anvil.js'
 import { CHAIN_READY_LINE, parseChainReady } from '../../sandbox/chain/ready.js'
+import { alipaySandboxChildSpec, parseAlipaySandboxReady, type AlipaySandboxReady } from '../../sandbox/alipay/childProcess.js'
+import { devAlipayRailOptions, generateDevAlipayKeys } from '../rails/alipay/index.js'
 import { createGateway, GATEWAY_VERSION, type Gateway } from '../gateway/createGateway.js'
 import { ProcessRegistry } from './processRegistry.js'
 
@@ -78,8 +80,20 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
 
   const rails: DevJson['rails'] = {}
   let chain: LocalChainInfo | undefined
+  let alipaySandbox: AlipaySandboxReady | undefined
+  const alipayKeys = options.sandboxes !== false ? generateDevAlipayKeys() : undefined
   if (options.sandboxes !== false) {
     try {
+      // Both sandboxes start in parallel: each is its own child process.
+      const alipayChild = registry.start(
+        alipaySandboxChildSpec({
+          apps: [{ appId: alipayKeys!.appId, publicKeyPem: alipayKeys!.appPublicKeyPem, clientId: alipayKeys!.clientId }],
+          alipayPrivateKeyPem: alipayKeys!.alipayPrivateKeyPem,
+          edges: [{ name: 'primary' }, { name: 'secondary' }],
+        }),
+      )
+      // Observed below; this keeps a failure while the chain starts from being an unhandled rejection.
+      alipayChild.catch(() => {})
       const child = await registry.start({
         name: 'chain',
         command: process.execPath,
@@ -90,6 +104,8 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
       })
       chain = parseChainReady(child.ready[1]!)
       rails['evm'] = chain
+      alipaySandbox = parseAlipaySandboxReady((await alipayChild).ready)
+      rails['alipay'] = { sandboxUrl: alipaySandbox.url, adminUrl: alipaySandbox.adminUrl, edges: alipaySandbox.edges, appId: alipayKeys!.appId, clientId: alipayKeys!.clientId }
     } catch (e) {
       await registry.stopAll()
       throw e
@@ -97,6 +113,11 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
   }
 
   // The sink URL needs the port; with port 0 it is only known after listen, so bind first.
+  const alipayRails = (port: number): Record<string, unknown> => {
+    if (!alipaySandbox || !alipayKeys) return {}
+    const o = devAlipayRailOptions({ keys: alipayKeys, sandbox: alipaySandbox, gatewayUrl: `http://127.0.0.1:${port}` })
+    return { alipay: o.alipay, antom: o.antom }
+  }
   const raw = (port: number): unknown => ({
     server: { host: options.host, port },
     store: { driver: 'sqlite', sqlite: { path: dbPath } },
@@ -112,7 +133,9 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     ],
     agents: [{ id: 'agent_demo', name: 'Demo agent', userId: 'user_demo' }],
     dev: { webhookSink: true },
-    rails: chain
+    rails: {
+      ...alipayRails(port),
+      ...(chain
       ? {
           evm: {
             chains: [
@@ -130,7 +153,8 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
             ],
           },
         }
-      : {},
+      : {}),
+    },
   })
   const port = options.port === 0 ? await freePort(options.host) : options.port
   const config = parseConfig(raw(port), options.env, 'dev mode')
@@ -225,6 +249,11 @@ export function describeDev(d: DevJson, dataDir: string): string {
 
 function describeRails(d: DevJson): string[] {
   const lines: string[] = []
+  const alipay = d.rails['alipay'] as { sandboxUrl: string; adminUrl: string } | undefined
+  if (alipay) {
+    lines.push(`  alipay sandbox ${alipay.sandboxUrl} (gateway.do, v3, Antom; ledger ${alipay.adminUrl}/ledger)`)
+    lines.push(`                 agreement 20215000000000000001 pays; card_tok_visa_4242 for Antom cards`)
+  }
   const evm = d.rails['evm'] as LocalChainInfo | undefined
   if (evm) {
     lines.push(`  local chain    ${evm.rpcUrl} (chain ${evm.chainId}), token ${evm.token.symbol} ${evm.token.address}`)

@@ -3,6 +3,7 @@ import type { RailAdapter } from '../../core/rails/port.js'
 import type { Hex } from 'viem'
 import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerEvmRail.js'
 import type { Mount } from '../http/app.js'
+import { alipayNotifyMount, createAlipayRail, createAntomRail, parseAlipayRailsConfig } from '../rails/alipay/index.js'
 
 /** What the composition root registers for a configuration: rail factories and protocol mounts. */
 export interface Composition {
@@ -35,6 +36,13 @@ export function composeFromConfig(config: GatewayConfig): Composition {
         })),
       }),
     )
+  }
+  if (config.rails.alipay || config.rails.antom) {
+    // Secrets were resolved by the config loader; this applies the fragment's defaults and types it.
+    const { alipay, antom } = parseAlipayRailsConfig({ ...(config.rails.alipay ? { alipay: config.rails.alipay } : {}), ...(config.rails.antom ? { antom: config.rails.antom } : {}) }, {})
+    if (alipay) rails.push(createAlipayRail(alipay))
+    if (antom) rails.push(createAntomRail(antom))
+    mounts.push(alipayNotifyMount({ ...(alipay ? { alipay } : {}), ...(antom ? { antom } : {}) }))
   }
   return { rails, mounts }
 }

@@ -169,6 +169,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
         }
         await reconciler?.stop()
         await worker?.stop()
+        await Promise.all(rails.list().map(async (r) => r.close?.()))
         breakers.shutdown()
         if (ownsStore) await store.close()
       })()

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import YAML from 'yaml'
@@ -37,7 +37,11 @@ export interface GatewayConfig {
     timeoutMs: number
   }
   reconciler: { enabled: boolean; intervalMs: number; minAgeMs: number }
-  rails: { evm?: { chains: EvmChainSettings[] } }
+  /**
+   * Settlement rails. `alipay` / `antom` are validated by their fragment (schemas/config/rails-alipay.json)
+   * and their secrets resolved here; the rail adapter types them.
+   */
+  rails: { evm?: { chains: EvmChainSettings[] }; alipay?: Record<string, unknown>; antom?: Record<string, unknown> }
   apiKeys: ApiKeyConfig[]
   merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
   agents: Array<{ id: string; name?: string; userId?: string }>
@@ -85,6 +89,9 @@ function validator(): ReturnType<Ajv2020['compile']> {
   if (!compiled) {
     const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true })
     addFormats(ajv)
+    // Fragments owned by rails and protocol adapters (schemas/config/*.json), referenced by $id.
+    const dir = fromRoot('schemas', 'config')
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) ajv.addSchema(JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as object)
     compiled = ajv.compile(JSON.parse(readFileSync(fromRoot('core', 'config', 'schema.json'), 'utf8')) as object)
   }
   return compiled
@@ -155,7 +162,7 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   }
 
   const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails'> & {
-    rails: { evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
+    rails: { alipay?: Record<string, unknown>; antom?: Record<string, unknown>; evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
     apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
     merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef } }>
     store: { driver: 'sqlite' | 'postgres'; sqlite: { path: string }; postgres?: { url: SecretRef; poolSize: number; schema?: string } }
@@ -208,12 +215,31 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
       }),
     }
   }
+  for (const name of ['alipay', 'antom'] as const) {
+    const section = cfg.rails[name]
+    if (section) rails[name] = resolveSecrets(section, `rails.${name}`, secret) as Record<string, unknown>
+  }
   if (cfg.outbox.leaseMs <= cfg.outbox.timeoutMs + 1000)
     problems.push({ path: 'outbox.leaseMs', message: 'must exceed outbox.timeoutMs by more than 1000 ms (a delivery must finish inside its lease)' })
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
   if (problems.length) throw new ConfigError(source, problems)
   return { ...cfg, apiKeys, merchants, store, rails }
+}
+
+/**
+ * Replace every `{ "env": NAME }` object in a validated subtree by the variable's value. The schema
+ * allows that shape only where a secret is expected, so nothing else can look like one.
+ */
+function resolveSecrets(node: unknown, path: string, secret: (ref: SecretRef, path: string) => string): unknown {
+  if (Array.isArray(node)) return node.map((n, i) => resolveSecrets(n, `${path}[${i}]`, secret))
+  if (node && typeof node === 'object') {
+    const keys = Object.keys(node)
+    const env = (node as { env?: unknown }).env
+    if (keys.length === 1 && typeof env === 'string') return secret({ env }, path)
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolveSecrets(v, `${path}.${k}`, secret)]))
+  }
+  return node
 }
 
 /**

@@ -103,3 +103,20 @@ describe('settleIntent / reconcileIntent', () => {
     expect(rail.calls).toHaveLength(0)
   })
 })
+
+describe('an outcome recorded by another path first', () => {
+  it('a notification that finished the intent during the rail call stands; settle returns it without error', async () => {
+    const id = await authorizedIntent()
+    const rail = createScriptedFakeRail({ settle: [{ status: 'succeeded', reference: 'T7', settledAt: '2026-11-21T00:00:03.000Z' }] })
+    const settle = rail.settle.bind(rail)
+    rail.settle = async (p) => {
+      // The rail's async notification arrives (and is recorded) before its synchronous answer.
+      await transitionIntent({ store }, { intentId: id, event: 'succeed', actor: 'system:notify', patch: () => ({ settlement: { rail: 'fake', reference: 'T7', settled_at: '2026-11-21T00:00:02.000Z' } }) })
+      return settle(p)
+    }
+    const { intent } = await settleIntent({ store }, { intentId: id, rail, credential: {}, actor: 'system:test' })
+    expect(intent).toMatchObject({ status: 'succeeded', settlement: { reference: 'T7', settled_at: '2026-11-21T00:00:02.000Z' } })
+    expect((await store.listEvents(id)).filter((e) => e.type === 'succeed')).toHaveLength(1)
+    await chainOk(id)
+  })
+})

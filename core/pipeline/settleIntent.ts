@@ -143,6 +143,27 @@ async function record(
     if (outcome.status === 'unknown' && outcome.reference) route.reference = outcome.reference
     return route
   }
+  try {
+    return await recordOutcome(deps, intentId, rail, outcome, actor, withAttempt)
+  } catch (err) {
+    // Another path (a rail notification, a parallel reconciliation) may have finished the intent
+    // between our read and this write: then its stored outcome stands and this one is not applied.
+    if (err instanceof GatewayError && err.code === 'GW_INVALID_TRANSITION') {
+      const now = await deps.store.getIntent(intentId)
+      if (now && now.intent.status !== 'processing') return now.intent
+    }
+    throw err
+  }
+}
+
+async function recordOutcome(
+  deps: SettleIntentDeps,
+  intentId: string,
+  rail: string,
+  outcome: RailOutcome,
+  actor: string,
+  withAttempt: (i: PaymentIntent) => IntentRoute,
+): Promise<PaymentIntent> {
   switch (outcome.status) {
     case 'succeeded':
       return transitionIntent(deps, {

@@ -28,6 +28,8 @@ export interface RailAdapter<Credential = unknown> {
   query(params: RailQueryParams): Promise<RailOutcome>
   /** Refund (part of) a settled payment; `refundKey` is the refund's own idempotency key. */
   refund?(params: RailRefundParams): Promise<RailRefundOutcome>
+  /** Release connections and timers (the gateway calls it on shutdown). */
+  close?(): Promise<void> | void
 }
 
 export interface RailVerifyParams<Credential> {

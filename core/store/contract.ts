@@ -665,6 +665,34 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
       })
     })
 
+    // --- open-mandate spend (AP2) -------------------------------------------------------------------
+
+    describe('mandate spend', () => {
+      const spend = (spendId: string, amount: string, ms: number) => ({ mandateId: 'om_1', spendId, amount, currency: 'USD', at: at(ms) })
+
+      it('records uses idempotently, lists them oldest first with exact amounts, and removes one', async () => {
+        expect(await store.getMandateSpend('om_1')).toEqual([])
+        expect(await store.addMandateSpend(spend('ref_b', '2500', 2000))).toBe(true)
+        expect(await store.addMandateSpend(spend('ref_a', '123456789012345678901234567890', 1000))).toBe(true)
+        expect(await store.addMandateSpend(spend('ref_a', '999', 5000))).toBe(false)
+        expect(await store.addMandateSpend({ ...spend('ref_a', '1', 0), mandateId: 'om_2' })).toBe(true)
+        expect(await store.getMandateSpend('om_1')).toEqual([
+          { spendId: 'ref_a', amount: '123456789012345678901234567890', currency: 'USD', at: at(1000) },
+          { spendId: 'ref_b', amount: '2500', currency: 'USD', at: at(2000) },
+        ])
+        expect(await store.removeMandateSpend({ mandateId: 'om_1', spendId: 'ref_a' })).toBe(true)
+        expect(await store.removeMandateSpend({ mandateId: 'om_1', spendId: 'ref_a' })).toBe(false)
+        expect((await store.getMandateSpend('om_1')).map((r) => r.spendId)).toEqual(['ref_b'])
+        expect(await store.getMandateSpend('om_2')).toHaveLength(1)
+      })
+
+      it('of 20 concurrent adds of one use exactly one records it', async () => {
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.addMandateSpend(spend('ref_same', '100', 0))))
+        expect(results.filter(Boolean)).toHaveLength(1)
+        expect(await store.getMandateSpend('om_1')).toHaveLength(1)
+      })
+    })
+
     // --- API keys -------------------------------------------------------------------------------
 
     describe('api keys', () => {

@@ -107,11 +107,33 @@ export interface Store {
    */
   transitionToken(params: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean>
 
+  // --- open-mandate spend (AP2 budget / recurrence) -------------------------------------------
+
+  /**
+   * Record one use of an open payment mandate (AP2 `payment.budget` / `payment.agent_recurrence`
+   * state, shared by every instance). Idempotent by `(mandateId, spendId)`: `false` when that use
+   * is already recorded. `amount` is integer minor units as a decimal string.
+   */
+  addMandateSpend(params: { mandateId: string; spendId: string; amount: string; currency: string; at: Date }): Promise<boolean>
+  /** Delete a recorded use (its payment definitively did not happen); `false` when there was none. */
+  removeMandateSpend(params: { mandateId: string; spendId: string }): Promise<boolean>
+  /** Every recorded use of an open mandate, oldest first. */
+  getMandateSpend(mandateId: string): Promise<MandateSpendRecord[]>
+
   // --- API keys -------------------------------------------------------------------------------
 
   /** Insert or replace an API key record (the key itself is never stored: only its SHA-256). */
   putApiKey(record: ApiKeyRecord): Promise<void>
   findApiKey(hash: string): Promise<ApiKeyRecord | undefined>
+}
+
+/** One recorded use of an open mandate ({@link Store.addMandateSpend}). */
+export interface MandateSpendRecord {
+  spendId: string
+  /** Integer minor units as a decimal string. */
+  amount: string
+  currency: string
+  at: Date
 }
 
 /** An intent as stored, with its audit chain head (so deleting the newest event is detectable). */

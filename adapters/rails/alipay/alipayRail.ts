@@ -287,5 +287,8 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
     async shutdown() {
       if (ownsDispatcher) await dispatcher.close()
     },
+    close() {
+      return this.shutdown()
+    },
   }
 }

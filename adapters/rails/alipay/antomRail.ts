@@ -220,6 +220,9 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
     async shutdown() {
       if (ownsDispatcher) await dispatcher.close()
     },
+    close() {
+      return this.shutdown()
+    },
   }
 }
 

@@ -91,15 +91,14 @@ type Raw = Record<string, unknown>
 let validate: ReturnType<Ajv2020['compile']> | undefined
 
 /**
- * Validate `rails.alipay` / `rails.antom` (the fragment in `config.schema.json`, defaults applied)
- * and resolve their secrets from `env`. The lead merges the fragment into core/config/schema.json;
- * until then this validates the same shape on its own.
+ * Validate `rails.alipay` / `rails.antom` (the fragment `schemas/config/rails-alipay.json`, which
+ * core/config/schema.json references by $id; defaults applied) and resolve their secrets from `env`.
  *
  * @example parseAlipayRailsConfig({ alipay: { appId, privateKey: { env: 'ALIPAY_APP_PRIVATE_KEY' }, … } }, process.env)
  */
 export function parseAlipayRailsConfig(raw: unknown, env: Readonly<Record<string, string | undefined>>): { alipay?: AlipayRailOptions; antom?: AntomRailOptions } {
   if (!validate) {
-    const schema = JSON.parse(readFileSync(fromRoot('adapters', 'rails', 'alipay', 'config.schema.json'), 'utf8')) as object
+    const schema = JSON.parse(readFileSync(fromRoot('schemas', 'config', 'rails-alipay.json'), 'utf8')) as object
     validate = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(schema)
   }
   const data = structuredClone(raw ?? {}) as Raw

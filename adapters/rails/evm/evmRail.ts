@@ -132,6 +132,12 @@ export interface EvmVerifyAuthorizationParams {
   amount: bigint | string
   amountMatch?: 'exact' | 'at_least' | undefined
   requiredDomain?: { name?: string | undefined; version?: string | undefined } | undefined
+  /**
+   * `false`: only the checks that need no RPC (signature of an EOA, recipient, window, value,
+   * domain), with the rail's signature cache, so the settlement that follows recovers nothing
+   * again. Default `true` (balance, nonce and simulation in one batched round trip).
+   */
+  onChain?: boolean | undefined
 }
 
 /** A configured token, as the adapters see it. */
@@ -885,6 +891,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
           amountMatch: p.amountMatch,
           requiredDomain: p.requiredDomain,
           now: Math.floor(clock().getTime() / 1000),
+          ...(p.onChain === false ? { onChain: false } : {}),
         },
         { signatureCache },
       )

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest'
 import { buildCreateEvent, buildIntent } from '../../testing/builders.js'
 import { createTestSchema, emptySchema, withClient } from '../../testing/pg.js'
 import { runStoreContract } from '../contract.js'
+import { loadMigrations } from '../migrate.js'
 import { openStore } from '../open.js'
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from './postgresStore.js'
 
@@ -49,8 +50,8 @@ describe.skipIf(!pgUrl)('postgres store', () => {
       const stores = Array.from({ length: 4 }, () => openStore({ driver: 'postgres', postgres: { url: pgUrl, schema, poolSize: 2 } }))
       try {
         await Promise.all(stores.map((s) => s.migrate()))
-        const versions = await withClient(pgUrl, (c) => c.query(`SELECT version FROM "${schema}".schema_migrations`))
-        expect(versions.rows).toEqual([{ version: 1 }])
+        const versions = await withClient(pgUrl, (c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`))
+        expect(versions.rows).toEqual(loadMigrations('postgres').map((m) => ({ version: m.version })))
         const intent = buildIntent()
         expect(await stores[0]!.insertIntent({ intent, event: buildCreateEvent(intent) })).toEqual({ ok: true })
         expect((await stores[3]!.getIntent(intent.id))?.intent).toEqual(intent)

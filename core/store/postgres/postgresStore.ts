@@ -5,6 +5,7 @@ import { INSERT_PARAMS, insertIntentBatchSql, insertIntentSql, outboxInsertSql, 
 import type {
   ApiKeyRecord,
   CheckoutSessionRecord,
+  MandateSpendRecord,
   TokenRecord,
   UpdateRecordResult,
   ClaimIdempotencyParams,
@@ -143,6 +144,9 @@ const SQL = {
   insertToken: 'INSERT INTO tokens (id, doc, state, expires_at) VALUES ($1, $2::jsonb, $3, $4)',
   getToken: 'SELECT * FROM tokens WHERE id = $1',
   transitionToken: 'UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4',
+  addMandateSpend: 'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES ($1, $2, $3::numeric, $4, $5) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
+  removeMandateSpend: 'DELETE FROM mandate_spend WHERE mandate_id = $1 AND spend_id = $2',
+  getMandateSpend: 'SELECT spend_id, amount::text AS amount, currency, at FROM mandate_spend WHERE mandate_id = $1 ORDER BY at, spend_id',
 } as const
 type StatementName = keyof typeof SQL
 
@@ -646,5 +650,20 @@ class PostgresStoreImpl implements PostgresStore {
 
   async transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
     return ((await this.q('transitionToken', [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from])).rowCount ?? 0) === 1
+  }
+
+  // --- open-mandate spend -------------------------------------------------------------------
+
+  async addMandateSpend(p: { mandateId: string; spendId: string; amount: string; currency: string; at: Date }): Promise<boolean> {
+    return ((await this.q('addMandateSpend', [p.mandateId, p.spendId, p.amount, p.currency, iso(p.at)])).rowCount ?? 0) === 1
+  }
+
+  async removeMandateSpend(p: { mandateId: string; spendId: string }): Promise<boolean> {
+    return ((await this.q('removeMandateSpend', [p.mandateId, p.spendId])).rowCount ?? 0) === 1
+  }
+
+  async getMandateSpend(mandateId: string): Promise<MandateSpendRecord[]> {
+    const rows = (await this.q<{ spend_id: string; amount: string; currency: string; at: Date }>('getMandateSpend', [mandateId])).rows
+    return rows.map((r) => ({ spendId: r.spend_id, amount: r.amount, currency: r.currency, at: r.at }))
   }
 }

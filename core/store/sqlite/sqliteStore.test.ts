@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildCreateEvent, buildIntent } from '../../testing/builders.js'
 import { runStoreContract } from '../contract.js'
+import { loadMigrations } from '../migrate.js'
 import { openStore } from '../open.js'
 import { openSqliteStore } from './sqliteStore.js'
 
@@ -60,7 +61,7 @@ describe('sqlite store specifics', () => {
     expect(tables).toEqual(
       expect.arrayContaining(['intents', 'intent_events', 'idempotency_keys', 'outbox', 'outbox_attempts', 'replay_locks', 'api_keys', 'checkout_sessions', 'wallets', 'spend_counters', 'tokens', 'mandates', 'schema_migrations']),
     )
-    expect(raw.prepare('SELECT version FROM schema_migrations').all()).toEqual([{ version: 1 }])
+    expect(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').all()).toEqual(loadMigrations('sqlite').map((m) => ({ version: m.version })))
     raw.close()
   })
 })

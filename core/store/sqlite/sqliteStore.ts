@@ -5,6 +5,7 @@ import { migrateSqlite } from '../migrate.js'
 import type {
   ApiKeyRecord,
   CheckoutSessionRecord,
+  MandateSpendRecord,
   TokenRecord,
   UpdateRecordResult,
   ClaimIdempotencyParams,
@@ -242,6 +243,13 @@ function prepareStatements(db: BetterSqlite3.Database) {
     insertToken: db.prepare<[string, string, string, string]>('INSERT INTO tokens (id, doc, state, expires_at) VALUES (?, ?, ?, ?)'),
     getToken: db.prepare<[string], { id: string; doc: string; state: string; expires_at: string }>('SELECT * FROM tokens WHERE id = ?'),
     transitionToken: db.prepare<[string, string | null, string, string]>('UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ?'),
+    addMandateSpend: db.prepare<[string, string, string, string, string]>(
+      'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
+    ),
+    removeMandateSpend: db.prepare<[string, string]>('DELETE FROM mandate_spend WHERE mandate_id = ? AND spend_id = ?'),
+    getMandateSpend: db.prepare<[string], { spend_id: string; amount: string; currency: string; at: string }>(
+      'SELECT spend_id, amount, currency, at FROM mandate_spend WHERE mandate_id = ? ORDER BY at, spend_id',
+    ),
     ping: db.prepare<[], { one: number }>('SELECT 1 AS one'),
   }
 }
@@ -559,6 +567,18 @@ class SqliteStoreImpl implements SqliteStore {
   transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
     const doc = p.doc === undefined ? null : JSON.stringify(p.doc)
     return this.gc.write(() => this.s.transitionToken.run(p.to, doc, p.id, p.from).changes === 1)
+  }
+
+  addMandateSpend(p: { mandateId: string; spendId: string; amount: string; currency: string; at: Date }): Promise<boolean> {
+    return this.gc.write(() => this.s.addMandateSpend.run(p.mandateId, p.spendId, p.amount, p.currency, iso(p.at)).changes === 1)
+  }
+
+  removeMandateSpend(p: { mandateId: string; spendId: string }): Promise<boolean> {
+    return this.gc.write(() => this.s.removeMandateSpend.run(p.mandateId, p.spendId).changes === 1)
+  }
+
+  async getMandateSpend(mandateId: string): Promise<MandateSpendRecord[]> {
+    return this.s.getMandateSpend.all(mandateId).map((r) => ({ spendId: r.spend_id, amount: r.amount, currency: r.currency, at: new Date(r.at) }))
   }
 
   async findApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
