@@ -1,5 +1,5 @@
 /**
- * The local EVM chain of the sandbox: anvil from the `@foundry-rs/anvil` npm package on a
+ * The local EVM chain of the sandbox: anvil from the `@foundry-rs/anvil-linux-amd64` npm package on a
  * loopback port, our own EIP-3009 token (`contracts/AgentswitchUSD.sol`, committed artifact)
  * deployed and funded. Used in-process by tests and as a child process by dev mode
  * (`sandbox/chain/main.ts`, which prints `CHAIN_READY <json>`).
@@ -71,8 +71,10 @@ export interface AnvilInstance {
 }
 
 /**
- * The anvil binary: `ANVIL_BIN` if set, else the platform package's binary
- * (`@foundry-rs/anvil-<os>-<arch>/bin/anvil`, no Node wrapper in between), else the npm wrapper.
+ * The anvil binary: `ANVIL_BIN` if set, else the binary of the platform package
+ * `@foundry-rs/anvil-<os>-<arch>` (we depend on the linux-amd64 one directly: the registry these
+ * machines reach serves only that platform, and `npm ci` refuses a lockfile that lists platform
+ * packages it cannot fetch — which the `@foundry-rs/anvil` wrapper's optional dependencies do).
  */
 export function resolveAnvilBinary(): string {
   const fromEnv = process.env['ANVIL_BIN']
@@ -80,14 +82,14 @@ export function resolveAnvilBinary(): string {
   const require = createRequire(import.meta.url)
   const arch = process.arch === 'x64' ? 'amd64' : process.arch
   const os = process.platform === 'win32' ? 'win32' : process.platform
+  const name = `@foundry-rs/anvil-${os}-${arch}`
   try {
-    const pkg = require.resolve(`@foundry-rs/anvil-${os}-${arch}/package.json`)
-    const bin = join(dirname(pkg), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil')
+    const bin = join(dirname(require.resolve(`${name}/package.json`)), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil')
     if (existsSync(bin)) return bin
   } catch {
-    // fall through to the wrapper
+    // reported below
   }
-  return join(dirname(require.resolve('@foundry-rs/anvil/package.json')), 'bin.mjs')
+  throw new Error(`no anvil binary: install ${name} (npm install --no-save ${name}@1.7.1) or set ANVIL_BIN to an anvil executable`)
 }
 
 /**

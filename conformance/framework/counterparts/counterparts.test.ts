@@ -131,7 +131,7 @@ describe('chain helpers (--rpc-url) against a local anvil', () => {
   })
 
   it('reads the chain id and balances and funds a test wallet', async (ctx) => {
-    if (!existsSync(ANVIL)) ctx.skip(`no anvil binary at ${ANVIL} (the @foundry-rs/anvil optional dependency is not installed)`)
+    if (!existsSync(ANVIL)) ctx.skip(`no anvil binary at ${ANVIL} (the @foundry-rs/anvil-linux-amd64 dev dependency is not installed)`)
     anvil = spawn(ANVIL, ['--port', '0', '--chain-id', '31337'], { stdio: ['ignore', 'pipe', 'inherit'] })
     const rpcUrl = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('anvil did not start within 10 s')), 10_000)
