@@ -3,6 +3,7 @@ import type { RailAdapter } from '../../core/rails/port.js'
 import type { Hex } from 'viem'
 import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerEvmRail.js'
 import type { Mount } from '../http/app.js'
+import { ap2Mount, parseAp2Config } from '../protocols/ap2/index.js'
 import { alipayNotifyMount, createAlipayRail, createAntomRail, parseAlipayRailsConfig } from '../rails/alipay/index.js'
 
 /** What the composition root registers for a configuration: rail factories and protocol mounts. */
@@ -44,5 +45,6 @@ export function composeFromConfig(config: GatewayConfig): Composition {
     if (antom) rails.push(createAntomRail(antom))
     mounts.push(alipayNotifyMount({ ...(alipay ? { alipay } : {}), ...(antom ? { antom } : {}) }))
   }
+  if (config.ap2) mounts.push(ap2Mount(parseAp2Config(config.ap2, {})))
   return { rails, mounts }
 }

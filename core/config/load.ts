@@ -42,6 +42,8 @@ export interface GatewayConfig {
    * and their secrets resolved here; the rail adapter types them.
    */
   rails: { evm?: { chains: EvmChainSettings[] }; alipay?: Record<string, unknown>; antom?: Record<string, unknown> }
+  /** AP2 verifier (schemas/config/ap2.json), secrets resolved; typed by the AP2 adapter. */
+  ap2?: Record<string, unknown>
   apiKeys: ApiKeyConfig[]
   merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
   agents: Array<{ id: string; name?: string; userId?: string }>
@@ -161,7 +163,8 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     return v
   }
 
-  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails'> & {
+  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails' | 'ap2'> & {
+    ap2?: Record<string, unknown>
     rails: { alipay?: Record<string, unknown>; antom?: Record<string, unknown>; evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
     apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
     merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef } }>
@@ -223,8 +226,10 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     problems.push({ path: 'outbox.leaseMs', message: 'must exceed outbox.timeoutMs by more than 1000 ms (a delivery must finish inside its lease)' })
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
+  const out: GatewayConfig = { ...cfg, apiKeys, merchants, store, rails } as GatewayConfig
+  if (cfg.ap2) out.ap2 = resolveSecrets(cfg.ap2, 'ap2', secret) as Record<string, unknown>
   if (problems.length) throw new ConfigError(source, problems)
-  return { ...cfg, apiKeys, merchants, store, rails }
+  return out
 }
 
 /**
