@@ -1,14 +1,29 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { parseConfig, type GatewayConfig } from '../../core/config/load.js'
+import type { GatewayConfig } from '../../core/config/load.js'
 import { fromRoot } from '../../core/util/paths.js'
 import type { LocalChainInfo } from '../../sandbox/chain/anvil.js'
 import { CHAIN_READY_LINE, parseChainReady } from '../../sandbox/chain/ready.js'
 import { alipaySandboxChildSpec, parseAlipaySandboxReady, type AlipaySandboxReady } from '../../sandbox/alipay/childProcess.js'
-import { devAlipayRailOptions, generateDevAlipayKeys } from '../rails/alipay/index.js'
-import { createGateway, GATEWAY_VERSION, type Gateway } from '../gateway/createGateway.js'
+import { devAlipayRailOptions } from '../rails/alipay/dev.js'
+import { generateDevAlipayKeys } from '../rails/alipay/keys.js'
+import type { DevAp2Json } from '../protocols/ap2/dev.js'
+import type { Gateway } from '../gateway/createGateway.js'
 import { ProcessRegistry } from './processRegistry.js'
+
+/**
+ * The gateway's modules, loaded while the sandbox children start (they are the slow part of
+ * `npm start`; loading both in sequence would add their times).
+ */
+function loadGatewayModules() {
+  return Promise.all([
+    import('../../core/config/load.js'),
+    import('../gateway/createGateway.js'),
+    import('../protocols/ap2/dev.js'),
+    import('../protocols/ap2/index.js'),
+  ]).then(([config, gateway, ap2Dev, ap2]) => ({ parseConfig: config.parseConfig, createGateway: gateway.createGateway, GATEWAY_VERSION: gateway.GATEWAY_VERSION, devAp2Options: ap2Dev.devAp2Options, ap2Mount: ap2.ap2Mount }))
+}
 
 /** Demo credentials, generated once per data directory and kept in `dev-secrets.json` (0600). */
 export interface DevSecrets {
@@ -48,8 +63,10 @@ export interface DevJson {
   agents: Array<{ id: string }>
   store: { driver: 'sqlite'; path: string }
   processes: Array<{ name: string; pid: number }>
-  /** Filled by later parts of dev mode (chain RPC URL, token, funded wallets, sandbox URLs). */
+  /** Sandbox rails: the local chain (RPC URL, token, funded wallets) and the Alipay sandbox. */
   rails: Record<string, unknown>
+  /** AP2 endpoints and the demo data the conformance runner uses. */
+  ap2?: DevAp2Json | undefined
 }
 
 const key = (kind: string): string => `ask_dev_${kind}_${randomBytes(24).toString('base64url')}`
@@ -68,6 +85,8 @@ function loadSecrets(dataDir: string): DevSecrets {
  * sink, demo API keys, the registry of child processes for sandbox rails, and `dev.json`.
  */
 export async function startDev(options: DevOptions): Promise<DevGateway> {
+  const modules = loadGatewayModules()
+  modules.catch(() => {})
   const dataDir = resolve(options.dataDir)
   mkdirSync(dataDir, { recursive: true })
   const secrets = loadSecrets(dataDir)
@@ -157,10 +176,18 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     },
   })
   const port = options.port === 0 ? await freePort(options.host) : options.port
+  const { parseConfig, createGateway, GATEWAY_VERSION, devAp2Options, ap2Mount } = await modules
   const config = parseConfig(raw(port), options.env, 'dev mode')
+  // AP2 trusts the keys the conformance runner derives from its default seed, so
+  // `agentswitch conformance run --protocol ap2` works against dev mode as it is.
+  const ap2 = devAp2Options({
+    issuer: `http://127.0.0.1:${port}`,
+    merchantId: 'demo',
+    ...(chain ? { x402: { network: chain.network, asset: chain.token.assetId, payTo: chain.deployer.address } } : {}),
+  })
   let gateway: Gateway
   try {
-    gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret })
+    gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret, mounts: [ap2Mount(ap2.options)] })
   } catch (e) {
     await registry.stopAll()
     throw e
@@ -194,6 +221,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     store: { driver: 'sqlite', path: dbPath },
     processes: registry.children.map((c) => ({ name: c.name, pid: c.pid })),
     rails,
+    ap2: ap2.devJson,
   }
   writeFileSync(join(dataDir, 'dev.json'), JSON.stringify(devJson, null, 2) + '\n', { mode: 0o600 })
 
@@ -243,6 +271,7 @@ export function describeDev(d: DevJson, dataDir: string): string {
     `      -H 'Content-Type: application/json' -d '{"amount":{"value":"1999","asset":"iso4217:USD"},"instrument":{"type":"alipay.agreement"},"reference":"order-1"}'`,
     `    curl -s '${u}/v1/intents?limit=5' -H 'Authorization: Bearer ${d.apiKeys.admin}'`,
     `    curl -s ${u}/dev/webhook-sink     # the signed webhooks the demo merchant received`,
+    `    curl -s ${u}/.well-known/agent-card.json   # AP2 over A2A: ${d.ap2?.a2a ?? ''}`,
     '',
   ].join('\n')
 }

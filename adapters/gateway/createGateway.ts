@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Express } from 'express'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../core/config/load.js'
-import { createOutboxWorker } from '../../core/events/outboxWorker.js'
+import { createOutboxWorker, type OutboxDestination } from '../../core/events/outboxWorker.js'
 import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
 import { createReconciler } from '../../core/pipeline/reconciler.js'
@@ -36,6 +36,8 @@ export interface CreateGatewayOptions {
   rails?: ReadonlyArray<(ctx: { breakers: BreakerRegistry; logger: Logger; store: Store }) => RailAdapter> | undefined
   /** Serve `/dev/webhook-sink` with this secret (dev mode). */
   webhookSinkSecret?: string | undefined
+  /** Extra outbox destinations (protocol webhooks); mounts may also add theirs. */
+  outboxDestinations?: ReadonlyArray<(name: string) => OutboxDestination | undefined> | undefined
   /** Policy deciding allow / review / deny for every intent (default: allow all). */
   policy?: PolicyEngine | undefined
   /** Collect Node process metrics (off in tests that start many gateways). */
@@ -89,7 +91,8 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true, breakers })
   const auth = createAuthenticator(config.apiKeys, store)
   const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
-  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy: options.policy ?? allowAllPolicy }
+  const destinationResolvers: Array<(name: string) => OutboxDestination | undefined> = [...(options.outboxDestinations ?? [])]
+  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy: options.policy ?? allowAllPolicy, addOutboxDestination: (r) => void destinationResolvers.push(r) }
   const app = createHttpApp(deps, [...composed.mounts, ...(options.mounts ?? [])])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
@@ -97,8 +100,15 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           store,
           logger,
           resolveDestination: (name) => {
-            const m = name.startsWith('merchant:') ? merchants.get(name.slice('merchant:'.length)) : undefined
-            return m?.webhook ? { url: m.webhook.url, secret: m.webhook.secret, timeoutMs: config.outbox.timeoutMs } : undefined
+            if (name.startsWith('merchant:')) {
+              const m = merchants.get(name.slice('merchant:'.length))
+              return m?.webhook ? { url: m.webhook.url, secret: m.webhook.secret, timeoutMs: config.outbox.timeoutMs } : undefined
+            }
+            for (const resolve of destinationResolvers) {
+              const d = resolve(name)
+              if (d) return d
+            }
+            return undefined
           },
         },
         {

@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../../core/config/load.js'
 import { GatewayError } from '../../core/errors/gatewayError.js'
 import type { AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
+import type { OutboxDestination } from '../../core/events/outboxWorker.js'
 import type { PolicyEngine } from '../../core/policy/port.js'
 import type { RailRegistry } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
@@ -35,6 +36,11 @@ export interface HttpAppDeps {
   breakers: BreakerRegistry
   /** Allow / review / deny for every intent. */
   policy: PolicyEngine
+  /**
+   * Let a protocol surface deliver its own webhooks through the outbox: `resolve(name)` maps the
+   * destination names it writes (e.g. `ucp:<agent>`) to a URL and signer; others return undefined.
+   */
+  addOutboxDestination(resolve: (name: string) => OutboxDestination | undefined): void
   /** Dev mode: a receiver for the demo merchant's webhooks. */
   webhookSink?: WebhookSink | undefined
 }

@@ -11,6 +11,12 @@ export interface OutboxDestination {
   secret: string
   /** Deadline of one attempt (connect + headers + body). Default: the worker's `timeoutMs`. */
   timeoutMs?: number | undefined
+  /**
+   * The protocol's own signature scheme, when it is not ours (ACP `Merchant-Signature`, UCP RFC 9421
+   * over the body): returns the headers to send in place of `Agentswitch-Signature`, given the
+   * base headers and the exact body bytes. `secret` may then be empty.
+   */
+  sign?: ((req: { url: string; headers: Readonly<Record<string, string>>; body: Buffer; sentAt: Date }) => Record<string, string>) | undefined
 }
 
 /** A pino-compatible logger (a pino `Logger` fits). */
@@ -220,12 +226,20 @@ export function createOutboxWorker(deps: OutboxWorkerDeps, options: OutboxWorker
 
     const body = Buffer.from(row.payload, 'utf8')
     const sentAt = clock()
-    const headers = {
+    const base: Record<string, string> = {
       'Content-Type': 'application/json',
       'User-Agent': USER_AGENT,
       [WEBHOOK_ID_HEADER]: row.id,
       [WEBHOOK_TIMESTAMP_HEADER]: String(Math.floor(sentAt.getTime() / 1000)),
-      [WEBHOOK_SIGNATURE_HEADER]: signWebhook({ secret: dest.secret, body, timestamp: sentAt }),
+    }
+    let headers: Record<string, string>
+    try {
+      headers = dest.sign
+        ? { ...base, ...dest.sign({ url: dest.url, headers: base, body, sentAt }) }
+        : { ...base, [WEBHOOK_SIGNATURE_HEADER]: signWebhook({ secret: dest.secret, body, timestamp: sentAt }) }
+    } catch (err) {
+      logger.error({ ...log, err: errorText(err) }, 'outbox: signing failed, event is dead')
+      return record(row, attempt, { durationMs: 0, error: `signing failed: ${errorText(err)}` }, 'fatal')
     }
     const started = performance.now()
     try {
@@ -456,7 +470,7 @@ function checkDestination(dest: OutboxDestination): string | undefined {
     return 'URL is not valid'
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `URL scheme ${parsed.protocol} is not http(s)`
-  if (dest.secret.length === 0) return 'secret is empty'
+  if (dest.secret.length === 0 && !dest.sign) return 'secret is empty'
   if (dest.timeoutMs !== undefined && !(Number.isFinite(dest.timeoutMs) && dest.timeoutMs > 0)) return 'timeoutMs must be > 0'
   return undefined
 }

@@ -83,6 +83,7 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
   const assets = extras.assets ?? createAssetRegistry()
   const clock = extras.clock ?? (() => new Date())
   const ownsDispatcher = !extras.dispatcher
+  let closed = false
   const dispatcher = extras.dispatcher ?? createRailDispatcher()
   const endpoints = new EndpointSet(railId, options.endpoints, ctx.breakers, options.breaker)
   const client = new AlipayOpenApiClient({
@@ -285,6 +286,9 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
     closeTrade: (intent, signal) => client.close({ outTradeNo: outTradeNoFor(settlementKey(intent), prefix), signal }),
 
     async shutdown() {
+      // Idempotent: the gateway closes its rails and a caller may have done so already.
+      if (closed) return
+      closed = true
       if (ownsDispatcher) await dispatcher.close()
     },
     close() {

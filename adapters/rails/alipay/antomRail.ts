@@ -51,6 +51,7 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
   const prefix = checkPrefix(options.requestIdPrefix ?? '')
   const clock = extras.clock ?? (() => new Date())
   const ownsDispatcher = !extras.dispatcher
+  let closed = false
   const dispatcher = extras.dispatcher ?? createRailDispatcher()
   const client = new AntomClient({
     clientId: options.clientId,
@@ -218,6 +219,9 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
     },
 
     async shutdown() {
+      // Idempotent: the gateway closes its rails and a caller may have done so already.
+      if (closed) return
+      closed = true
       if (ownsDispatcher) await dispatcher.close()
     },
     close() {
