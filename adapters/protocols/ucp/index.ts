@@ -1,0 +1,11 @@
+/** The UCP (2026-04-08) business adapter. Entry point: named re-exports only. */
+export { ucpMount, businessProfile, ucpProfileUrl, type StoredCheckout, type StoredOrder } from './mount.js'
+export { UCP_VERSION, CAP, type UcpOptions, type UcpHandlerConfig } from './options.js'
+export { staticCatalog, FLOWER_SHOP, type Catalog, type CatalogProduct, type StaticCatalogConfig } from './catalog.js'
+export { createUcpWebhookWorker, resolveUcpDestination, ucpSigningTransport, ucpWebhookHeaders, ucpOutboxDestination, orderWebhookRow, UCP_DESTINATION_PREFIX } from './webhooks.js'
+export { ucpOptionsFromConfig, ucpConfigSchema, type UcpConfigSection } from './config.js'
+export { catalogFromAcpSnapshot, type CatalogSource } from './catalog.js'
+export { loadOfficialValidators, type UcpOfficialValidators } from './officialSchemas.js'
+export { verifyRequestSignature, signRequest, contentDigest, checkContentDigest, publicJwk, type EcPrivateJwk, type EcPublicJwk } from './httpSignatures.js'
+export { merchantAuthorization, verifyMerchantAuthorization } from './ap2.js'
+export { parseUcpAgent, negotiate, UcpTransportError } from './negotiation.js'
