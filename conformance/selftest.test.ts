@@ -1,6 +1,13 @@
 import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { demoUpstreamMount } from '../adapters/protocols/x402/dev.js'
+import { x402Mount } from '../adapters/protocols/x402/mount.js'
+import { registerEvmRail } from '../adapters/rails/evm/registerEvmRail.js'
+import { ACP_EXPECTED_SKIPS, acpSelftestParts, type AcpSelftestParts } from '../adapters/protocols/acp/selftestParts.js'
 import { startTestGateway, TEST_KEYS, type TestGateway } from '../adapters/testing/testGateway.js'
+import { ucpSelftestMount } from '../adapters/protocols/ucp/selftestParts.js'
+import { devAccount, fundWallets, localChainInfo, startLocalChain, type LocalChain } from '../sandbox/chain/anvil.js'
+import { localChainAsset, localChainRailConfig } from '../sandbox/chain/devConfig.js'
 import { createCounterparts, type Counterparts } from './framework/counterparts/counterparts.js'
 import { bearerCredentials } from './framework/credentials.js'
 import type { ConformanceReport } from './framework/report.js'
@@ -17,23 +24,43 @@ const SINK_SECRET = 'whsec_conformance_sink_0123456789abcdef'
  */
 const EXPECTED_SKIPS: Partial<Record<ProtocolId, Record<string, string>>> = {
   core: { 'CORE-IDEM-012': 'needs fault-injection: no way to make the gateway answer 5xx on demand' },
+  acp: ACP_EXPECTED_SKIPS,
 }
 
 /** Suite options for the in-process gateway, by protocol. */
 const OPTIONS: Partial<Record<ProtocolId, Record<string, string>>> = {
   core: { merchantId: 'm1', webhookSecret: WEBHOOK_SECRET, webhookWaitMs: '10000' },
+  acp: { itemId: 'item_123' },
+  x402: { route: '/paid/weather' },
 }
 
 describe('every suite against our gateway (in process, real HTTP, SQLite)', () => {
   let gw: TestGateway
   let counterparts: Counterparts
   let report: ConformanceReport
+  let chain: LocalChain
+  let acp: AcpSelftestParts
 
   beforeAll(async () => {
-    counterparts = createCounterparts({ seed: 'selftest' })
+    acp = await acpSelftestParts()
+    // x402: a local chain as Base Sepolia (84532), so the route offers v1 too; the runner's payer
+    // (the seed's wallet 0) is funded with the token.
+    chain = await startLocalChain({ chainId: 84532, wallets: 0 })
+    const info = localChainInfo(chain)
+    counterparts = createCounterparts({ seed: 'selftest', rpcUrl: chain.rpcUrl })
+    await fundWallets({ rpcUrl: chain.rpcUrl, chainId: chain.chainId, token: chain.token.address, minterPrivateKey: chain.deployer.privateKey, wallets: [counterparts.wallet(0).address], amount: 10_000_000n })
     const receiver = await counterparts.webhookReceiver()
     // The sink URL needs the gateway's port before it starts: take a free one.
     const sinkBase = { url: `http://127.0.0.1:${await freePort()}` }
+    const x402Route = {
+      path: '/paid/weather',
+      merchantId: 'm1',
+      price: { amount: '10000', asset: chain.token.assetId },
+      payTo: devAccount(9).address,
+      description: 'Weather now (selftest)',
+      upstream: { url: `${sinkBase.url}/dev/upstream/weather` },
+      paymentIdentifier: 'required' as const,
+    }
     gw = await startTestGateway({
       configPatch: {
         server: { host: '127.0.0.1', port: Number(new URL(sinkBase.url).port) },
@@ -43,8 +70,13 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
           // As in dev mode: this merchant's webhooks go to the gateway's own /dev/webhook-sink.
           { id: 'm2', name: 'Merchant Two', webhook: { url: `${sinkBase.url}/dev/webhook-sink`, secret: SINK_SECRET } },
         ],
+        assets: [localChainAsset(info)],
       },
-      gatewayOptions: { webhookSinkSecret: SINK_SECRET },
+      gatewayOptions: {
+        webhookSinkSecret: SINK_SECRET,
+        rails: [registerEvmRail({ chains: [localChainRailConfig(info, { pollingIntervalMs: 5 })] }), ...acp.rails],
+        mounts: [demoUpstreamMount(), x402Mount({ routes: [x402Route], facilitator: {} }), ucpSelftestMount(sinkBase.url), ...acp.mounts],
+      },
     })
     const { suites } = await loadSuites(protocolsWithSuites())
     const { credentials, secrets } = bearerCredentials({ agent: TEST_KEYS.agent, admin: TEST_KEYS.admin, merchant: TEST_KEYS.merchant })
@@ -61,8 +93,11 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
   }, 120_000)
 
   afterAll(async () => {
+    ;(gw?.gateway.rails.get('evm') as { close?: () => void } | undefined)?.close?.()
     await gw?.close()
     await counterparts?.close()
+    await chain?.stop()
+    await acp?.close()
   })
 
   it('runs every registered suite', () => {
@@ -85,6 +120,13 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
     const hook = core.requirements.find((r) => r.id === 'CORE-HOOK-001')!
     expect(hook.status).toBe('pass')
     expect(hook.evidence.some((e) => e.direction === 'inbound' && e.request.headers['agentswitch-signature']?.startsWith('[REDACTED:'))).toBe(true)
+  })
+
+  it('x402: discovery found every capability (route, v1, facilitator, chain, funded payer, payment-identifier), so every check ran', () => {
+    const x402 = report.suites.find((s) => s.protocol === 'x402')!
+    expect(x402.discovery.capabilities.filter((c) => !c.available)).toEqual([])
+    expect(x402.requirements.length).toBe(39)
+    expect(x402.summary).toMatchObject({ failed: 0, skipped: 0 })
   })
 
   it('keeps evidence for every exchange, with the API keys and the webhook secret redacted', () => {

@@ -7,6 +7,9 @@ import { PROTOCOLS, type ProtocolId, type Suite } from './framework/types.js'
  */
 export const SUITE_LOADERS: Partial<Record<ProtocolId, () => Promise<Suite>>> = {
   core: async () => (await import('./core/suite.js')).suite,
+  acp: async () => (await import('./acp/suite.js')).suite,
+  ucp: async () => (await import('./ucp/suite.js')).suite,
+  x402: async () => (await import('./x402/suite.js')).suite as Suite,
 }
 
 /** Protocols with a suite, in report order. */

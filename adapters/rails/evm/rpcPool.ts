@@ -6,6 +6,12 @@ export interface RpcEndpoint {
   /** Safe to log and show: network, index and host only (RPC URLs often carry API keys in the path). */
   readonly label: string
   readonly client: PublicClient
+  /**
+   * The same endpoint without JSON-RPC batching, for `eth_sendRawTransaction`: a broadcast sits in
+   * the relayer's serialised nonce section, and in a batch it would wait for every call batched
+   * with it (simulations, gas estimates of other settlements).
+   */
+  readonly unbatched: PublicClient
   readonly breaker: EndpointBreaker
 }
 
@@ -61,8 +67,13 @@ export class RpcPool {
         pollingInterval: options.pollingIntervalMs,
         cacheTime: 0,
       })
+      const unbatched = createPublicClient({
+        transport: http(url, { retryCount: 0, timeout: options.timeoutMs ?? 10_000 }),
+        pollingInterval: options.pollingIntervalMs,
+        cacheTime: 0,
+      })
       const breaker = options.breakers.create('evm', label, options.breakerOptions, isEndpointFailure)
-      return { label, client, breaker }
+      return { label, client, unbatched, breaker }
     })
   }
 
@@ -106,7 +117,7 @@ export class RpcPool {
     const notSent: string[] = []
     for (const ep of this.endpoints) {
       try {
-        await ep.breaker.fire(() => ep.client.request({ method: 'eth_sendRawTransaction', params: [raw] }))
+        await ep.breaker.fire(() => ep.unbatched.request({ method: 'eth_sendRawTransaction', params: [raw] }))
         return { kind: 'accepted', endpoint: ep.label }
       } catch (err) {
         if (err instanceof BreakerOpenError || provablyNotSent(err)) {
