@@ -6,6 +6,8 @@ import { registerEvmRail } from '../adapters/rails/evm/registerEvmRail.js'
 import { ACP_EXPECTED_SKIPS, acpSelftestParts, type AcpSelftestParts } from '../adapters/protocols/acp/selftestParts.js'
 import { startTestGateway, TEST_KEYS, type TestGateway } from '../adapters/testing/testGateway.js'
 import { ucpSelftestMount } from '../adapters/protocols/ucp/selftestParts.js'
+import { devAp2Options } from '../adapters/protocols/ap2/dev.js'
+import { ap2Mount } from '../adapters/protocols/ap2/index.js'
 import { devAccount, fundWallets, localChainInfo, startLocalChain, type LocalChain } from '../sandbox/chain/anvil.js'
 import { localChainAsset, localChainRailConfig } from '../sandbox/chain/devConfig.js'
 import { createCounterparts, type Counterparts } from './framework/counterparts/counterparts.js'
@@ -61,6 +63,8 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
       upstream: { url: `${sinkBase.url}/dev/upstream/weather` },
       paymentIdentifier: 'required' as const,
     }
+    // AP2 as dev mode runs it: trusting the runner's `selftest`-seeded user and merchant keys.
+    const ap2 = devAp2Options({ issuer: sinkBase.url, merchantId: 'm1', seed: 'selftest' })
     gw = await startTestGateway({
       configPatch: {
         server: { host: '127.0.0.1', port: Number(new URL(sinkBase.url).port) },
@@ -75,7 +79,7 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
       gatewayOptions: {
         webhookSinkSecret: SINK_SECRET,
         rails: [registerEvmRail({ chains: [localChainRailConfig(info, { pollingIntervalMs: 5 })] }), ...acp.rails],
-        mounts: [demoUpstreamMount(), x402Mount({ routes: [x402Route], facilitator: {} }), ucpSelftestMount(sinkBase.url), ...acp.mounts],
+        mounts: [demoUpstreamMount(), x402Mount({ routes: [x402Route], facilitator: {} }), ucpSelftestMount(sinkBase.url), ap2Mount(ap2.options), ...acp.mounts],
       },
     })
     const { suites } = await loadSuites(protocolsWithSuites())
@@ -88,6 +92,7 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
         { id: 'm1', webhookUrl: receiver.urlFor('/hooks/core') },
         { id: 'm2', webhookUrl: `${gw.url}/dev/webhook-sink` },
       ],
+      ap2: ap2.devJson,
     }
     report = await runConformance({ baseUrl: gw.url, suites, credentials, secrets, counterparts, options: OPTIONS, devJson, toolVersion: 'selftest' })
   }, 120_000)

@@ -9,6 +9,7 @@ export const SUITE_LOADERS: Partial<Record<ProtocolId, () => Promise<Suite>>> = 
   core: async () => (await import('./core/suite.js')).suite,
   acp: async () => (await import('./acp/suite.js')).suite,
   ucp: async () => (await import('./ucp/suite.js')).suite,
+  ap2: async () => (await import('./ap2/suite.js')).suite as Suite,
   x402: async () => (await import('./x402/suite.js')).suite as Suite,
 }
 

@@ -22,7 +22,24 @@ function loadGatewayModules() {
     import('../gateway/createGateway.js'),
     import('../protocols/ap2/dev.js'),
     import('../protocols/ap2/index.js'),
-  ]).then(([config, gateway, ap2Dev, ap2]) => ({ parseConfig: config.parseConfig, createGateway: gateway.createGateway, GATEWAY_VERSION: gateway.GATEWAY_VERSION, devAp2Options: ap2Dev.devAp2Options, ap2Mount: ap2.ap2Mount }))
+    import('../protocols/acp/index.js'),
+    import('../protocols/ucp/mount.js'),
+    import('../protocols/ucp/catalog.js'),
+    import('../protocols/ucp/testing.js'),
+    import('../protocols/x402/dev.js'),
+    import('../protocols/x402/mount.js'),
+    import('../../sandbox/chain/anvil.js'),
+  ]).then(([config, gateway, ap2Dev, ap2, acp, ucp, ucpCatalog, ucpTesting, x402Dev, x402, anvil]) => ({
+    parseConfig: config.parseConfig,
+    createGateway: gateway.createGateway,
+    GATEWAY_VERSION: gateway.GATEWAY_VERSION,
+    devAp2Options: ap2Dev.devAp2Options,
+    ap2Mount: ap2.ap2Mount,
+    acp,
+    ucp: { ...ucp, ...ucpCatalog, ...ucpTesting },
+    x402: { ...x402Dev, ...x402 },
+    devAccount: anvil.devAccount,
+  }))
 }
 
 /** Demo credentials, generated once per data directory and kept in `dev-secrets.json` (0600). */
@@ -67,6 +84,10 @@ export interface DevJson {
   rails: Record<string, unknown>
   /** AP2 endpoints and the demo data the conformance runner uses. */
   ap2?: DevAp2Json | undefined
+  acp?: { url: string; discovery: string } | undefined
+  ucp?: { discovery: string; simulationSecret: string } | undefined
+  /** Priced routes and the facilitator (`scripts/pay-demo.ts` and the conformance runner read it). */
+  x402?: { routes: Array<{ id: string; method: string; url: string; price: { amount: string; asset: string }; settle: 'before' | 'after' }>; facilitator?: string | undefined } | undefined
 }
 
 const key = (kind: string): string => `ask_dev_${kind}_${randomBytes(24).toString('base64url')}`
@@ -176,7 +197,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     },
   })
   const port = options.port === 0 ? await freePort(options.host) : options.port
-  const { parseConfig, createGateway, GATEWAY_VERSION, devAp2Options, ap2Mount } = await modules
+  const { parseConfig, createGateway, GATEWAY_VERSION, devAp2Options, ap2Mount, acp, ucp, x402, devAccount } = await modules
   const config = parseConfig(raw(port), options.env, 'dev mode')
   // AP2 trusts the keys the conformance runner derives from its default seed, so
   // `agentswitch conformance run --protocol ap2` works against dev mode as it is.
@@ -185,9 +206,40 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     merchantId: 'demo',
     ...(chain ? { x402: { network: chain.network, asset: chain.token.assetId, payTo: chain.deployer.address } } : {}),
   })
+  const base = `http://127.0.0.1:${port}`
+  // ACP: the demo catalog; card vault (Antom sandbox), Alipay agreement and EIP-3009 handlers.
+  acpDevFlowLinesFn = acp.acpDevFlowLines
+  const acpOptions = acp.devAcpMountOptions({ merchantId: 'demo', secretSeed: secrets.webhookSecret, chain, alipay: alipaySandbox !== undefined })
+  // UCP: the official suite's flower shop, the test-only mock handler plus EIP-3009 on the local chain.
+  const ucpSimulationSecret = `sim_${secrets.webhookSecret.slice(-24)}`
+  const ucpOptions = {
+    merchantId: 'demo',
+    publicBaseUrl: base,
+    signingKey: ucp.generateUcpKey('dev-ucp'),
+    catalog: ucp.staticCatalog(ucp.FLOWER_SHOP),
+    handlers: [
+      { kind: 'mock' as const, id: 'mock_payment_handler' },
+      ...(chain
+        ? [{ kind: 'evm.eip3009' as const, id: 'evm_local', network: chain.network, asset: chain.token.assetId, tokenDecimals: chain.token.decimals, payTo: devAccount(8).address, tokenName: chain.token.name, tokenVersion: chain.token.version }]
+        : []),
+    ],
+    negotiation: { allowInsecureLocalhost: true },
+    simulationSecret: ucpSimulationSecret,
+    ap2: { enabled: true },
+  }
+  // x402: one priced route whose upstream is the gateway's own demo weather service.
+  const x402Options = chain ? x402.devX402Options({ gatewayUrl: base, merchantId: 'demo', chain, payTo: devAccount(9).address }) : undefined
   let gateway: Gateway
   try {
-    gateway = await createGateway(config, { webhookSinkSecret: secrets.webhookSecret, mounts: [ap2Mount(ap2.options)] })
+    gateway = await createGateway(config, {
+      webhookSinkSecret: secrets.webhookSecret,
+      mounts: [
+        ap2Mount(ap2.options),
+        acp.acpMount(acpOptions),
+        ucp.ucpMount(ucpOptions as Parameters<typeof ucp.ucpMount>[0]),
+        ...(x402Options ? [x402.demoUpstreamMount(), x402.x402Mount(x402Options)] : []),
+      ],
+    })
   } catch (e) {
     await registry.stopAll()
     throw e
@@ -222,6 +274,9 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     processes: registry.children.map((c) => ({ name: c.name, pid: c.pid })),
     rails,
     ap2: ap2.devJson,
+    acp: { url: `${url}/acp`, discovery: `${url}/.well-known/acp.json` },
+    ucp: { discovery: `${url}/.well-known/ucp`, simulationSecret: ucpSimulationSecret },
+    ...(x402Options ? { x402: x402.devX402Json(url, x402Options) } : {}),
   }
   writeFileSync(join(dataDir, 'dev.json'), JSON.stringify(devJson, null, 2) + '\n', { mode: 0o600 })
 
@@ -272,6 +327,17 @@ export function describeDev(d: DevJson, dataDir: string): string {
     `    curl -s '${u}/v1/intents?limit=5' -H 'Authorization: Bearer ${d.apiKeys.admin}'`,
     `    curl -s ${u}/dev/webhook-sink     # the signed webhooks the demo merchant received`,
     `    curl -s ${u}/.well-known/agent-card.json   # AP2 over A2A: ${d.ap2?.a2a ?? ''}`,
+    `    curl -s ${u}/.well-known/ucp               # UCP discovery (REST under /ucp/v1)`,
+    `    curl -s ${u}/.well-known/acp.json          # ACP (checkout API under /acp)`,
+    ...(d.x402?.routes[0]
+      ? [
+          `    curl -si ${d.x402.routes[0].url} | grep -i payment-required     # x402: the 402 offer`,
+          `    npx tsx scripts/pay-demo.ts              # x402: pay the route with the official @x402/fetch client and a dev wallet`,
+        ]
+      : []),
+    ...(d.acp ? ['', '  ACP checkout (card vault → Antom sandbox), paste into bash:', ...acpFlow(d, dataDir)] : []),
+    '',
+    `  Conformance:   node bin/agentswitch.js conformance run --protocol all --base-url ${u} --html r.html`,
     '',
   ].join('\n')
 }
@@ -290,3 +356,10 @@ function describeRails(d: DevJson): string[] {
   }
   return lines
 }
+
+function acpFlow(d: DevJson, dataDir: string): string[] {
+  return acpDevFlowLinesFn ? acpDevFlowLinesFn({ url: d.gateway.url, devJsonPath: join(dataDir, 'dev.json'), merchantId: 'demo' }).map((l) => `    ${l}`) : []
+}
+
+/** Set once the ACP module is loaded (describeDev is synchronous). */
+let acpDevFlowLinesFn: ((p: { url: string; devJsonPath: string; merchantId: string }) => string[]) | undefined

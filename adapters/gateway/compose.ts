@@ -4,6 +4,7 @@ import type { Hex } from 'viem'
 import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerEvmRail.js'
 import type { Mount } from '../http/app.js'
 import { ap2Mount, parseAp2Config } from '../protocols/ap2/index.js'
+import { x402Mount, type X402Config } from '../protocols/x402/mount.js'
 import { alipayNotifyMount, createAlipayRail, createAntomRail, parseAlipayRailsConfig } from '../rails/alipay/index.js'
 
 /** What the composition root registers for a configuration: rail factories and protocol mounts. */
@@ -46,5 +47,6 @@ export function composeFromConfig(config: GatewayConfig): Composition {
     mounts.push(alipayNotifyMount({ ...(alipay ? { alipay } : {}), ...(antom ? { antom } : {}) }))
   }
   if (config.ap2) mounts.push(ap2Mount(parseAp2Config(config.ap2, {})))
+  if (config.x402) mounts.push(x402Mount(config.x402 as unknown as X402Config))
   return { rails, mounts }
 }

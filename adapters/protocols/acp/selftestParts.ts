@@ -6,7 +6,7 @@
  */
 import type { Mount } from '../../http/app.js'
 import type { CreateGatewayOptions } from '../../gateway/createGateway.js'
-import { buildAntomRail } from '../../rails/alipay/index.js'
+import { buildAlipayRail, buildAntomRail } from '../../rails/alipay/index.js'
 import { startRailHarness } from '../../rails/alipay/testing.js'
 import { acpMount } from './mount.js'
 import { TEST_VAULT_KEY } from './testing.js'
@@ -29,7 +29,8 @@ export async function acpSelftestParts(): Promise<AcpSelftestParts> {
   const harness = await startRailHarness()
   return {
     mounts: [acpMount({ merchantId: 'm2', vault: { encryptionKey: TEST_VAULT_KEY }, handlers: { card: {} } })],
-    rails: [(ctx) => buildAntomRail(harness.antomOptions, ctx)],
+    // The sandbox's Alipay rail too: the AP2 suite pays by agreement in the same selftest gateway.
+    rails: [(ctx) => buildAntomRail(harness.antomOptions, ctx), (ctx) => buildAlipayRail(harness.alipayOptions, ctx)],
     close: () => harness.close(),
   }
 }

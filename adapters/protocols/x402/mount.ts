@@ -12,7 +12,7 @@ import { createX402ResourceServer, type X402ResourceServer } from './resourceSer
 
 /**
  * The `x402` section of the gateway configuration (JSON Schema:
- * `adapters/protocols/x402/config.schema.json`).
+ * `schemas/config/x402.json`).
  */
 export interface X402Options {
   /** Priced routes: the resource-server role. */
