@@ -1,11 +1,10 @@
-import { readFileSync, readdirSync } from 'node:fs'
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
-import addFormatsModule from 'ajv-formats'
+import { readFileSync } from 'node:fs'
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
 import YAML from 'yaml'
 import { GatewayError } from '../../core/errors/gatewayError.js'
+import { createCanonicalAjv } from '../../core/intent/validate.js'
 import { fromRoot } from '../../core/util/paths.js'
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020
 const BASE = 'https://agentswitch.dev/schemas/'
 
 /**
@@ -18,12 +17,8 @@ export interface ApiSchemas {
 }
 
 export function loadApiSchemas(): ApiSchemas {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true })
-  addFormats(ajv)
-  const canonicalDir = fromRoot('schemas', 'canonical')
-  for (const f of readdirSync(canonicalDir).filter((n) => n.endsWith('.json'))) {
-    ajv.addSchema(JSON.parse(readFileSync(`${canonicalDir}/${f}`, 'utf8')) as object)
-  }
+  // OpenAPI component schemas are looser JSON Schema than ours (untyped `details: {}`).
+  const ajv = createCanonicalAjv({ strictTypes: false, allowUnionTypes: true })
   const doc = YAML.parse(readFileSync(fromRoot('schemas', 'gateway.openapi.yaml'), 'utf8')) as {
     components: { schemas: Record<string, object> }
   }

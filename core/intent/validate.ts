@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+import { Ajv2020, type ErrorObject, type Options, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { GatewayError } from '../errors/gatewayError.js'
 import { fromRoot } from '../util/paths.js'
@@ -50,8 +50,8 @@ export function loadCanonicalSchemas(): Array<{ file: string; schema: Record<str
  * A fresh ajv 2020-12 instance in strict mode, with formats, holding every canonical schema by its
  * `$id`. Exported so tests and tooling compile exactly what the gateway compiles.
  */
-export function createCanonicalAjv(): Ajv2020 {
-  const ajv = new Ajv2020({ strict: true, allErrors: true })
+export function createCanonicalAjv(options: Partial<Options> = {}): Ajv2020 {
+  const ajv = new Ajv2020({ strict: true, allErrors: true, ...options })
   addFormats(ajv)
   for (const { file, schema } of loadCanonicalSchemas()) {
     if (schema['$id'] !== CANONICAL_SCHEMA_BASE + file)
