@@ -19,6 +19,7 @@ import { loadSuites, protocolsWithSuites } from './suites.js'
 
 const WEBHOOK_SECRET = 'whsec_conformance_selftest_0123456789abcdef'
 const SINK_SECRET = 'whsec_conformance_sink_0123456789abcdef'
+const ACP_WEBHOOK_SECRET = 'whsec_acp_agent_0123456789abcdef0123'
 
 /**
  * Requirements our own gateway cannot show black-box, each with the reason. Everything else in
@@ -32,7 +33,7 @@ const EXPECTED_SKIPS: Partial<Record<ProtocolId, Record<string, string>>> = {
 /** Suite options for the in-process gateway, by protocol. */
 const OPTIONS: Partial<Record<ProtocolId, Record<string, string>>> = {
   core: { merchantId: 'm1', webhookSecret: WEBHOOK_SECRET, webhookWaitMs: '10000' },
-  acp: { itemId: 'item_123' },
+  acp: { itemId: 'item_123', webhookSecret: ACP_WEBHOOK_SECRET },
   x402: { route: '/paid/weather' },
 }
 
@@ -44,7 +45,6 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
   let acp: AcpSelftestParts
 
   beforeAll(async () => {
-    acp = await acpSelftestParts()
     // x402: a local chain as Base Sepolia (84532), so the route offers v1 too; the runner's payer
     // (the seed's wallet 0) is funded with the token.
     chain = await startLocalChain({ chainId: 84532, wallets: 0 })
@@ -52,6 +52,8 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
     counterparts = createCounterparts({ seed: 'selftest', rpcUrl: chain.rpcUrl })
     await fundWallets({ rpcUrl: chain.rpcUrl, chainId: chain.chainId, token: chain.token.address, minterPrivateKey: chain.deployer.privateKey, wallets: [counterparts.wallet(0).address], amount: 10_000_000n })
     const receiver = await counterparts.webhookReceiver()
+    // ACP order webhooks for the runner's agent go to the runner's receiver, signed Merchant-Signature.
+    acp = await acpSelftestParts({ agentWebhooks: { agent_1: { url: receiver.urlFor('/hooks/acp'), secret: ACP_WEBHOOK_SECRET } } })
     // The sink URL needs the gateway's port before it starts: take a free one.
     const sinkBase = { url: `http://127.0.0.1:${await freePort()}` }
     const x402Route = {

@@ -5,6 +5,9 @@ import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerE
 import type { Mount } from '../http/app.js'
 import { ap2Mount, parseAp2Config } from '../protocols/ap2/index.js'
 import { x402Mount, type X402Config } from '../protocols/x402/mount.js'
+import { acpMount, parseAcpConfig } from '../protocols/acp/index.js'
+import { ucpMount } from '../protocols/ucp/mount.js'
+import { ucpOptionsFromConfig } from '../protocols/ucp/config.js'
 import { alipayNotifyMount, createAlipayRail, createAntomRail, parseAlipayRailsConfig } from '../rails/alipay/index.js'
 
 /** What the composition root registers for a configuration: rail factories and protocol mounts. */
@@ -17,7 +20,7 @@ export interface Composition {
  * Build the rails and protocol surfaces a validated configuration asks for. Every part is
  * registered here explicitly (never on import); a section that is absent registers nothing.
  */
-export function composeFromConfig(config: GatewayConfig): Composition {
+export function composeFromConfig(config: GatewayConfig, env: Readonly<Record<string, string | undefined>> = {}): Composition {
   const rails: Composition['rails'] = []
   const mounts: Mount[] = []
   if (config.rails.evm) {
@@ -48,5 +51,11 @@ export function composeFromConfig(config: GatewayConfig): Composition {
   }
   if (config.ap2) mounts.push(ap2Mount(parseAp2Config(config.ap2, {})))
   if (config.x402) mounts.push(x402Mount(config.x402 as unknown as X402Config))
+  // ACP and UCP resolve their own { env } secrets (their fragments validate the raw section).
+  if (config.acp) {
+    const acp = parseAcpConfig(config.acp, env)
+    if (acp) mounts.push(acpMount(acp))
+  }
+  if (config.ucp) mounts.push(ucpMount(ucpOptionsFromConfig(config.ucp, { env, publicUrl: config.server.publicUrl })))
   return { rails, mounts }
 }

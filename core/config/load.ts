@@ -46,6 +46,9 @@ export interface GatewayConfig {
   ap2?: Record<string, unknown>
   /** x402 priced routes and facilitator (schemas/config/x402.json); typed by the x402 adapter. */
   x402?: Record<string, unknown>
+  /** ACP (schemas/config/acp.json) and UCP (schemas/config/ucp.json), secrets resolved; typed by their adapters. */
+  acp?: Record<string, unknown>
+  ucp?: Record<string, unknown>
   apiKeys: ApiKeyConfig[]
   merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
   agents: Array<{ id: string; name?: string; userId?: string }>
@@ -165,8 +168,10 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     return v
   }
 
-  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails' | 'ap2' | 'x402'> & {
+  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails' | 'ap2' | 'x402' | 'acp' | 'ucp'> & {
     x402?: Record<string, unknown>
+    acp?: Record<string, unknown>
+    ucp?: Record<string, unknown>
     ap2?: Record<string, unknown>
     rails: { alipay?: Record<string, unknown>; antom?: Record<string, unknown>; evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
     apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
@@ -232,6 +237,8 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   const out: GatewayConfig = { ...cfg, apiKeys, merchants, store, rails } as GatewayConfig
   if (cfg.ap2) out.ap2 = resolveSecrets(cfg.ap2, 'ap2', secret) as Record<string, unknown>
   if (cfg.x402) out.x402 = resolveSecrets(cfg.x402, 'x402', secret) as Record<string, unknown>
+  if (cfg.acp) out.acp = resolveSecrets(cfg.acp, 'acp', secret) as Record<string, unknown>
+  if (cfg.ucp) out.ucp = resolveSecrets(cfg.ucp, 'ucp', secret) as Record<string, unknown>
   if (problems.length) throw new ConfigError(source, problems)
   return out
 }

@@ -32,7 +32,7 @@ export interface AcpConfigSection {
  * Every problem is reported at once with its path (`acp.vault.encryptionKey: …`).
  */
 export function parseAcpConfig(raw: unknown, env: Readonly<Record<string, string | undefined>>): AcpMountOptions | undefined {
-  const schema = JSON.parse(readFileSync(fromRoot('adapters', 'protocols', 'acp', 'config.schema.json'), 'utf8')) as object
+  const schema = JSON.parse(readFileSync(fromRoot('schemas', 'config', 'acp.json'), 'utf8')) as object
   const ajv = new Ajv2020({ allErrors: true, strict: false })
   addFormats(ajv)
   const validate = ajv.compile(schema)

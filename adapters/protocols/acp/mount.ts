@@ -1,3 +1,4 @@
+import { signWebhook } from '../../../core/events/webhookSignature.js'
 import express, { type RequestHandler, type Response } from 'express'
 import type { IntentLineItem, IntentTotal, PaymentIntent } from '../../../core/intent/types.js'
 import { processPayment, type ProcessPaymentReturnType } from '../../../core/pipeline/processPayment.js'
@@ -65,6 +66,17 @@ export function acpMount(options: AcpMountOptions): Mount {
     const ttlMs = (options.sessionTtlSec ?? 3600) * 1000
     const schemas = acpSchemas()
     const destination = options.webhookDestination === false ? undefined : (options.webhookDestination ?? `merchant:${options.merchantId}`)
+    const agentHooks = options.agentWebhooks ?? {}
+    deps.addOutboxDestination((name) => {
+      const hook = name.startsWith('acp-agent:') ? agentHooks[name.slice('acp-agent:'.length)] : undefined
+      if (!hook) return undefined
+      return {
+        url: hook.url,
+        secret: hook.secret,
+        timeoutMs: deps.config.outbox.timeoutMs,
+        sign: ({ body, sentAt }) => ({ 'Merchant-Signature': signWebhook({ secret: hook.secret, body, timestamp: sentAt }) }),
+      }
+    })
     const e = options.handlers?.eip3009
     if (e) {
       // The token must be an asset of the registry for the intent's amount (rails registered through
@@ -349,7 +361,7 @@ export function acpMount(options: AcpMountOptions): Mount {
         const session: Json = { ...doc.session, status: 'completed', messages: [], order, updated_at: now.toISOString() }
         const next: SessionDoc = { ...doc, session, order, intentId: intent.id, pending: undefined }
         await save(rec, next, 'completed')
-        await enqueueOrderEvents(rec.id, order, now)
+        await enqueueOrderEvents(rec.id, order, now, intent.payer.agent_id)
         return { doc: next, session }
       }
       if (intent.status === 'failed' || intent.status === 'canceled') {
@@ -403,14 +415,15 @@ export function acpMount(options: AcpMountOptions): Mount {
      * (the store has no shared transaction for sessions and outbox rows): a crash in between loses
      * the webhook, never the order; GET still shows the completed session.
      */
-    async function enqueueOrderEvents(sessionId: string, order: Json, now: Date): Promise<void> {
-      if (!destination) return
+    async function enqueueOrderEvents(sessionId: string, order: Json, now: Date, agentId: string): Promise<void> {
+      const to = Object.hasOwn(agentHooks, agentId) ? `acp-agent:${agentId}` : destination
+      if (!to) return
       const rows: OutboxInsert[] = [
         ['order_create', { ...order, status: 'created' }],
         ['order_update', order],
       ].map(([type, data], i) => {
         const id = newId('evt')
-        return { id, type: `acp.${String(type)}`, destination, aggregateId: sessionId, createdAt: new Date(now.getTime() + i), payload: JSON.stringify({ type, data }) }
+        return { id, type: `acp.${String(type)}`, destination: to, aggregateId: sessionId, createdAt: new Date(now.getTime() + i), payload: JSON.stringify({ type, data }) }
       })
       await deps.store.enqueueOutbox(rows)
     }

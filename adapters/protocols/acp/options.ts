@@ -52,6 +52,13 @@ export interface AcpMountOptions {
    */
   webhookDestination?: string | false | undefined
   /**
+   * Agents that receive their own order webhooks (ACP's agentic_checkout_webhook): agent id → URL
+   * and shared secret. Their events are signed `Merchant-Signature: t=…,v1=HMAC-SHA256(secret,
+   * t + "." + raw body)` and delivered through the outbox; other agents' orders go to
+   * `webhookDestination`.
+   */
+  agentWebhooks?: Readonly<Record<string, { url: string; secret: string }>> | undefined
+  /**
    * Request signing (DIGEST §2, §12.7): agents with a secret here must send `Timestamp` (RFC 3339)
    * and `Signature` = base64url(HMAC-SHA256(secret, timestamp + "." + raw body)).
    */

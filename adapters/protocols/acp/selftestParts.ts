@@ -21,14 +21,12 @@ export interface AcpSelftestParts {
 export const ACP_EXPECTED_SKIPS: Record<string, string> = {
   'ACP-IDEM-005': 'needs fault-injection: no way to make the gateway answer 5xx on demand',
   'ACP-COMP-003': 'the gateway never asks for 3-D Secure, so authentication_required cannot be reached black-box',
-  'ACP-HOOK-001':
-    'order webhooks leave through the foundation outbox, which signs with Agentswitch-Signature (same t=…,v1=… value); Merchant-Signature needs the proposed OutboxDestination.signatureHeader change; covered by adapters/protocols/acp/payments.test.ts',
 }
 
-export async function acpSelftestParts(): Promise<AcpSelftestParts> {
+export async function acpSelftestParts(o: { agentWebhooks?: Record<string, { url: string; secret: string }> } = {}): Promise<AcpSelftestParts> {
   const harness = await startRailHarness()
   return {
-    mounts: [acpMount({ merchantId: 'm2', vault: { encryptionKey: TEST_VAULT_KEY }, handlers: { card: {} } })],
+    mounts: [acpMount({ merchantId: 'm2', vault: { encryptionKey: TEST_VAULT_KEY }, handlers: { card: {} }, ...(o.agentWebhooks ? { agentWebhooks: o.agentWebhooks } : {}) })],
     // The sandbox's Alipay rail too: the AP2 suite pays by agreement in the same selftest gateway.
     rails: [(ctx) => buildAntomRail(harness.antomOptions, ctx), (ctx) => buildAlipayRail(harness.alipayOptions, ctx)],
     close: () => harness.close(),

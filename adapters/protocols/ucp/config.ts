@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import { GatewayError } from '../../../core/errors/gatewayError.js'
+import { fromRoot } from '../../../core/util/paths.js'
 import type { TrustedKey } from '../ap2/verifyMandateChain.js'
 import { FLOWER_SHOP, staticCatalog, type StaticCatalogConfig } from './catalog.js'
 import type { EcPrivateJwk } from './httpSignatures.js'
@@ -31,7 +30,7 @@ export interface UcpConfigSection {
 
 /** The JSON Schema fragment (`config.schema.json`). */
 export function ucpConfigSchema(): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'config.schema.json'), 'utf8')) as Record<string, unknown>
+  return JSON.parse(readFileSync(fromRoot('schemas', 'config', 'ucp.json'), 'utf8')) as Record<string, unknown>
 }
 
 /**
