@@ -7,9 +7,12 @@ import { fromRoot } from '../../../core/util/paths.js'
 // ajv-formats is CommonJS: its default export is the plugin function.
 const addFormats = addFormatsImport as unknown as (ajv: Ajv2020) => Ajv2020
 
-/** Where the copied official 2026-04-08 tree lives (`source/`), unless `UCP_SPEC_DIR` says otherwise. */
+/**
+ * Where the official 2026-04-08 schemas live: our vendored copy (`schemas/vendor/ucp/2026-04-08`,
+ * see its SOURCE.md), unless `UCP_SPEC_DIR` says otherwise.
+ */
 export function officialSpecDir(): string {
-  return process.env['UCP_SPEC_DIR'] ?? fromRoot('..', 'shared', 'specs', 'ucp', '2026-04-08', 'source')
+  return process.env['UCP_SPEC_DIR'] ?? fromRoot('schemas', 'vendor', 'ucp', '2026-04-08')
 }
 
 /** The official UCP validators this adapter's tests and conformance checks use. */
