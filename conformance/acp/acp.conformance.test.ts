@@ -15,11 +15,17 @@ describe('ACP conformance suite against the gateway (real HTTP, Antom-style sand
   let report: ConformanceReport
 
   beforeAll(async () => {
-    parts = await acpSelftestParts()
     counterparts = createCounterparts({ seed: 'acp-selftest' })
-    gw = await startTestGateway({ gatewayOptions: { mounts: parts.mounts, rails: parts.rails } })
+    // The runner's receiver is the agent's order-webhook URL: ACP-HOOK-001 checks Merchant-Signature.
+    const receiver = await counterparts.webhookReceiver()
+    const webhookSecret = 'whsec_acp_selftest_0123456789abcdef01'
+    parts = await acpSelftestParts({ agentWebhooks: { agent_1: { url: receiver.urlFor('/hooks/acp'), secret: webhookSecret } } })
+    gw = await startTestGateway({
+      configPatch: { outbox: { enabled: true, pollIntervalMs: 50, backoffBaseMs: 100, backoffMaxMs: 400, timeoutMs: 2000 } },
+      gatewayOptions: { mounts: parts.mounts, rails: parts.rails },
+    })
     const { credentials, secrets } = bearerCredentials({ agent: TEST_KEYS.agent })
-    report = await runConformance({ baseUrl: gw.url, suites: [suite], credentials, secrets, counterparts, options: { acp: { itemId: 'item_123' } }, toolVersion: 'acp-selftest' })
+    report = await runConformance({ baseUrl: gw.url, suites: [suite], credentials, secrets, counterparts, options: { acp: { itemId: 'item_123', webhookSecret } }, toolVersion: 'acp-selftest' })
   }, 120_000)
 
   afterAll(async () => {
