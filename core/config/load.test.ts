@@ -43,6 +43,14 @@ describe('config', () => {
     expect(c.store).toMatchObject({ driver: 'postgres', postgres: { url: 'postgres://u@h/db', poolSize: 16 } })
   })
 
+  it('resolves rail secrets wherever they sit, naming the exact field of a missing one', () => {
+    const chain = (rpc: unknown) => ({ rails: { evm: { chains: [{ chainId: 8453, rpcUrls: ['http://127.0.0.1:1', rpc], tokens: [{ address: '0x' + '1'.repeat(40), name: 'USD Coin', version: '2', decimals: 6 }], relayerPrivateKey: { env: 'RELAYER' }, feeCaps: { maxFeePerGas: '1', maxPriorityFeePerGas: '1' } }] } } })
+    expect(problems(() => parseConfig(chain({ env: 'RPC' }), { RELAYER: '0xabc' }))).toEqual([{ path: 'rails.evm.chains[0].rpcUrls[1]', message: 'environment variable RPC is not set' }])
+    const c = parseConfig(chain({ env: 'RPC' }), { RELAYER: '0xabc', RPC: 'https://rpc.example/key' })
+    expect(c.rails.evm!.chains[0]).toMatchObject({ rpcUrls: ['http://127.0.0.1:1', 'https://rpc.example/key'], relayerPrivateKey: '0xabc' })
+    expect(problems(() => parseConfig({ rails: { evm: { chains: [{ ...chain('x').rails.evm.chains[0], network: 'eip155:1' }] } } }, { RELAYER: 'k' }))).toContainEqual({ path: 'rails.evm.chains[0].network', message: 'must be eip155:8453' })
+  })
+
   it('keeps only the hash of API keys, and checks merchants exist', () => {
     const c = parseConfig(
       {

@@ -214,17 +214,10 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
       : { driver: 'sqlite', sqlite: cfg.store.sqlite }
   const rails: GatewayConfig['rails'] = {}
   if (cfg.rails.evm) {
-    rails.evm = {
-      chains: cfg.rails.evm.chains.map((c, i) => {
-        const at = `rails.evm.chains[${i}]`
-        const out: EvmChainSettings = { ...c, rpcUrls: c.rpcUrls.map((u, j) => secret(u, `${at}.rpcUrls[${j}]`)) } as EvmChainSettings
-        if (c.relayerPrivateKey !== undefined) out.relayerPrivateKey = secret(c.relayerPrivateKey, `${at}.relayerPrivateKey`)
-        if (c.relayerPrivateKeys) out.relayerPrivateKeys = c.relayerPrivateKeys.map((k, j) => secret(k, `${at}.relayerPrivateKeys[${j}]`))
-        if (c.payoutWallets) out.payoutWallets = Object.fromEntries(Object.entries(c.payoutWallets).map(([m, k]) => [m, secret(k, `${at}.payoutWallets.${m}`)]))
-        if (c.network !== undefined && c.network !== `eip155:${c.chainId}`) problems.push({ path: `${at}.network`, message: `must be eip155:${c.chainId}` })
-        return out
-      }),
-    }
+    cfg.rails.evm.chains.forEach((c, i) => {
+      if (c.network !== undefined && c.network !== `eip155:${c.chainId}`) problems.push({ path: `rails.evm.chains[${i}].network`, message: `must be eip155:${c.chainId}` })
+    })
+    rails.evm = resolveSecrets(cfg.rails.evm, 'rails.evm', secret) as { chains: EvmChainSettings[] }
   }
   for (const name of ['alipay', 'antom'] as const) {
     const section = cfg.rails[name]
@@ -235,10 +228,10 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
   const out: GatewayConfig = { ...cfg, apiKeys, merchants, store, rails } as GatewayConfig
-  if (cfg.ap2) out.ap2 = resolveSecrets(cfg.ap2, 'ap2', secret) as Record<string, unknown>
-  if (cfg.x402) out.x402 = resolveSecrets(cfg.x402, 'x402', secret) as Record<string, unknown>
-  if (cfg.acp) out.acp = resolveSecrets(cfg.acp, 'acp', secret) as Record<string, unknown>
-  if (cfg.ucp) out.ucp = resolveSecrets(cfg.ucp, 'ucp', secret) as Record<string, unknown>
+  for (const name of ['ap2', 'x402', 'acp', 'ucp'] as const) {
+    const section = cfg[name]
+    if (section) out[name] = resolveSecrets(section, name, secret) as Record<string, unknown>
+  }
   if (problems.length) throw new ConfigError(source, problems)
   return out
 }
