@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { Merchant, PaymentInstrument } from '../../adapters/protocols/ap2/mandates.js'
-import { buildCheckout, closeMandates, issueOpenMandates } from '../../adapters/protocols/ap2/testing.js'
+import type { Instrument, Party } from './issuer.js'
+import { checkoutFor, closePair, openPair } from './issuer.js'
 import type { CapabilityState, DiscoverContext, Discovery } from '../framework/types.js'
 import { a2aSend, AP2_EXTENSION_URI, outcomeOf, partiesOf, PROBE_INSTRUMENT, type Ap2Discovery } from './helpers.js'
 
@@ -28,13 +28,13 @@ const no = (reason: string): CapabilityState => ({ available: false, reason })
  */
 export async function discoverAp2(ctx: DiscoverContext): Promise<Discovery<Ap2Discovery>> {
   const base = ctx.target.baseUrl
-  const dev = (ctx.target.devJson as { ap2?: { payee?: Merchant; instrument?: PaymentInstrument; currency?: string; amount?: string } } | undefined)?.ap2
+  const dev = (ctx.target.devJson as { ap2?: { payee?: Party; instrument?: Instrument; currency?: string; amount?: string } } | undefined)?.ap2
   const opt = (n: string): string | undefined => ctx.options.get(n)
   const instrumentJson = opt('instrument')
-  let instrument: PaymentInstrument | undefined = dev?.instrument
+  let instrument: Instrument | undefined = dev?.instrument
   if (instrumentJson) {
     try {
-      instrument = JSON.parse(instrumentJson) as PaymentInstrument
+      instrument = JSON.parse(instrumentJson) as Instrument
     } catch {
       ctx.note(`--set ap2.instrument is not JSON: ${instrumentJson}`)
     }
@@ -108,9 +108,9 @@ async function probe(ctx: DiscoverContext, data: Ap2Discovery, caps: Record<keyo
     }
     // The trust probe: a valid presentation by the runner's keys for the probe instrument.
     const parties = partiesOf(ctx, data.payee)
-    const open = issueOpenMandates(parties, { requirements: [{ acceptable: [{ id: 'conf-probe', title: 'probe' }], quantity: 1 }], allowedInstruments: [PROBE_INSTRUMENT] })
-    const cart = buildCheckout(data.payee, [{ sku: 'conf-probe', title: 'probe', price: data.amount, quantity: 1 }], { currency: data.currency })
-    const m = closeMandates(parties, open, { checkout: cart, instrument: PROBE_INSTRUMENT, aud: data.audience ?? base, nonce: nonce ?? randomBytes(16).toString('hex') })
+    const open = openPair(parties, { requirements: [{ acceptable: [{ id: 'conf-probe', title: 'probe' }], quantity: 1 }], allowedInstruments: [PROBE_INSTRUMENT] })
+    const cart = checkoutFor(data.payee, [{ sku: 'conf-probe', title: 'probe', price: data.amount, quantity: 1 }], { currency: data.currency })
+    const m = closePair(parties, open, { checkout: cart, instrument: PROBE_INSTRUMENT, aud: data.audience ?? base, nonce: nonce ?? randomBytes(16).toString('hex') })
     const o = outcomeOf((await a2aSend(ctx, data.a2aUrl!, [{ kind: 'data', data: { 'ap2.mandates.CheckoutMandateSdJwt': m.checkoutMandate, 'ap2.mandates.PaymentMandateSdJwt': m.paymentMandate } }])).body)
     ctx.note(`trust probe: ${o.state} ${o.error ?? ''} ${o.description ?? ''}`.trim())
     if (o.error === 'mandates_not_supported') caps.trust = yes('the probe presentation passed verification (stopped at the probe instrument)')

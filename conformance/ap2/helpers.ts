@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { es256KeyPairFromJwk, type Es256KeyPair } from '../../adapters/protocols/ap2/issue.js'
-import type { Merchant, PaymentInstrument } from '../../adapters/protocols/ap2/mandates.js'
-import { verifyReceipt } from '../../adapters/protocols/ap2/receipts.js'
-import { buildCheckout, closeMandates, issueOpenMandates, type Ap2Parties, type ClosedMandates, type OpenMandateOptions, type OpenMandates } from '../../adapters/protocols/ap2/testing.js'
+import { checkoutFor, closePair, openPair, signingPartyFromJwk, type ClosedPair, type Instrument, type OpenPair, type OpenTerms, type Parties, type Party, type SigningParty } from './issuer.js'
+import { checkReceipt } from './receipts.js'
 import { assert, CheckFailure, show } from '../framework/assert.js'
 import type { CheckContext, DiscoverContext, SpecRef } from '../framework/types.js'
 
@@ -43,9 +41,9 @@ export interface Ap2Discovery {
   /** Where nonces are issued (REST), when advertised. */
   nonceUrl?: string | undefined
   /** The merchant identity whose checkout key the target trusts (the runner signs as it). */
-  payee: Merchant
+  payee: Party
   /** An instrument the target settles, for the requirements that pay. */
-  instrument?: PaymentInstrument | undefined
+  instrument?: Instrument | undefined
   /** Currency of the checkouts the suite builds. */
   currency: string
   /** Amount of a paying checkout, minor units (small: below any step-up threshold). */
@@ -55,16 +53,16 @@ export interface Ap2Discovery {
 export type Ap2Context = CheckContext<Ap2Discovery>
 
 /** The runner's parties: keys derived from the run's seed (`ap2/user`, `ap2/agent`, `ap2/merchant`). */
-export function partiesOf(ctx: DiscoverContext, payee: Merchant): Ap2Parties {
-  const key = (label: string): Es256KeyPair => {
+export function partiesOf(ctx: DiscoverContext, payee: Party): Parties {
+  const key = (label: string): SigningParty => {
     const k = ctx.counterparts.signingKey(label)
-    return es256KeyPairFromJwk(k.privateJwk, k.kid)
+    return signingPartyFromJwk(k.privateJwk, k.kid)
   }
   return { user: key('ap2/user'), agent: key('ap2/agent'), merchant: key('ap2/merchant'), payee }
 }
 
 /** An instrument no verifier settles: a trusted presentation stops at `mandates_not_supported` before money moves. */
-export const PROBE_INSTRUMENT: PaymentInstrument = { id: 'conformance-probe', type: 'conformance.probe' }
+export const PROBE_INSTRUMENT: Instrument = { id: 'conformance-probe', type: 'conformance.probe' }
 
 /** The normalised answer to one presentation (A2A task, or REST body). */
 export interface Outcome {
@@ -177,11 +175,11 @@ export async function present(ctx: Ap2Context, m: { checkoutMandate: string; pay
 }
 
 /** Open mandates the runner's user signs; `probe` allows the probe instrument (and the paying one, when known). */
-export function openMandates(ctx: Ap2Context, o: Partial<OpenMandateOptions> & { skus?: string[] } = {}): { parties: Ap2Parties; open: OpenMandates } {
+export function openMandates(ctx: Ap2Context, o: Partial<OpenTerms> & { skus?: string[] } = {}): { parties: Parties; open: OpenPair } {
   const parties = partiesOf(ctx, ctx.discovery.payee)
   const skus = o.skus ?? ['conf-sku-a', 'conf-sku-b']
   const instruments = [PROBE_INSTRUMENT, ...(ctx.discovery.instrument ? [ctx.discovery.instrument] : [])]
-  const open = issueOpenMandates(parties, {
+  const open = openPair(parties, {
     requirements: [{ acceptable: skus.map((id) => ({ id, title: id })), quantity: 1 }],
     allowedInstruments: instruments,
     ...o,
@@ -192,7 +190,7 @@ export function openMandates(ctx: Ap2Context, o: Partial<OpenMandateOptions> & {
 /** A checkout signed by the runner's merchant key. */
 export function checkout(ctx: Ap2Context, o: { sku?: string; price?: number; quantity?: number; currency?: string; extra?: Record<string, unknown>; exp?: number } = {}): Record<string, unknown> {
   const d = ctx.discovery
-  return buildCheckout(d.payee, [{ sku: o.sku ?? 'conf-sku-a', title: o.sku ?? 'conf-sku-a', price: o.price ?? d.amount, quantity: o.quantity ?? 1 }], {
+  return checkoutFor(d.payee, [{ sku: o.sku ?? 'conf-sku-a', title: o.sku ?? 'conf-sku-a', price: o.price ?? d.amount, quantity: o.quantity ?? 1 }], {
     currency: o.currency ?? d.currency,
     id: ctx.unique('chk'),
     ...(o.exp === undefined ? {} : { exp: o.exp }),
@@ -203,11 +201,11 @@ export function checkout(ctx: Ap2Context, o: { sku?: string; price?: number; qua
 /** Close `open` for a checkout with a fresh nonce, presenting `instrument` (default the probe). */
 export async function close(
   ctx: Ap2Context,
-  parties: Ap2Parties,
-  open: OpenMandates,
-  o: { checkout?: Record<string, unknown> | string; instrument?: PaymentInstrument; aud?: string; nonce?: string; payment?: Record<string, unknown>; checkoutClaims?: Record<string, unknown>; iat?: number; signer?: Es256KeyPair } = {},
-): Promise<ClosedMandates> {
-  return closeMandates(parties, open, {
+  parties: Parties,
+  open: OpenPair,
+  o: { checkout?: Record<string, unknown> | string; instrument?: Instrument; aud?: string; nonce?: string; payment?: Record<string, unknown>; checkoutClaims?: Record<string, unknown>; iat?: number; signer?: SigningParty } = {},
+): Promise<ClosedPair> {
+  return closePair(parties, open, {
     checkout: o.checkout ?? checkout(ctx),
     instrument: o.instrument ?? PROBE_INSTRUMENT,
     aud: o.aud ?? ctx.discovery.audience ?? ctx.target.baseUrl,
@@ -239,7 +237,7 @@ export function expectAccepted(o: Outcome, what: string): void {
 export async function expectSignedReceipt(ctx: Ap2Context, jwt: string | undefined, want: Record<string, unknown>, what: string): Promise<Record<string, unknown>> {
   assert(jwt, `${what}: no ap2.PaymentReceipt`)
   const jwks = (await ctx.once('jwks', async () => (await ctx.http.get(ctx.discovery.jwksUrl)).json())) as unknown
-  const r = verifyReceipt(jwt, jwks)
+  const r = await checkReceipt(jwt, jwks)
   if (!r.ok) throw new CheckFailure(`${what}: the receipt does not verify with ${ctx.discovery.jwksUrl}: ${r.reason}`)
   for (const [k, v] of Object.entries(want)) assert(r.payload[k] === v, `${what}: receipt ${k} is ${show(r.payload[k])}, expected ${show(v)}`)
   return r.payload

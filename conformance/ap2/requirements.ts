@@ -1,7 +1,5 @@
 import { generateKeyPairSync, sign } from 'node:crypto'
-import { b64u, hashB64u } from '../../adapters/protocols/ap2/jose.js'
-import { generateEs256KeyPair, issueHop, issueRootMandate, joinChain, signCheckoutJwt } from '../../adapters/protocols/ap2/issue.js'
-import { issueOpenMandates } from '../../adapters/protocols/ap2/testing.js'
+import { b64url, bindingHop, chainOf, merchantCheckoutJwt, newSigningParty, openPair, rootMandate, sha256b64url } from './issuer.js'
 import { assert, assertEqual, expectStatus, show } from '../framework/assert.js'
 import type { Requirement } from '../framework/types.js'
 import {
@@ -110,7 +108,7 @@ export const chainRequirements: R[] = [
       const jwt = m.paymentMandate.split('~')[0]!
       const payload = jwt.split('.')[1]!
       for (const alg of ['none', 'HS256']) {
-        const forged = `${b64u(JSON.stringify({ alg, typ: 'example+sd-jwt', kid: parties.user.kid }))}.${payload}.${alg === 'none' ? '' : b64u('forged-mac-forged-mac-forged-mac')}`
+        const forged = `${b64url(JSON.stringify({ alg, typ: 'example+sd-jwt', kid: parties.user.kid }))}.${payload}.${alg === 'none' ? '' : b64url('forged-mac-forged-mac-forged-mac')}`
         expectRefused(await present(ctx, { ...m, paymentMandate: withRootJwt(m.paymentMandate, forged) }), `root alg ${alg}`, ['invalid_credential'])
       }
     },
@@ -123,8 +121,8 @@ export const chainRequirements: R[] = [
     spec: ap2Doc('agent_authorization', 'Trusted Agent Provider', 'trusted-agent-provider'),
     requires: ['a2a'],
     async check(ctx) {
-      const stranger = { ...partiesOf(ctx, ctx.discovery.payee), user: generateEs256KeyPair() }
-      const open = issueOpenMandates(stranger, { requirements: [{ acceptable: [{ id: 'conf-sku-a', title: 'a' }], quantity: 1 }], allowedInstruments: [PROBE_INSTRUMENT] })
+      const stranger = { ...partiesOf(ctx, ctx.discovery.payee), user: newSigningParty() }
+      const open = openPair(stranger, { requirements: [{ acceptable: [{ id: 'conf-sku-a', title: 'a' }], quantity: 1 }], allowedInstruments: [PROBE_INSTRUMENT] })
       expectRefused(await present(ctx, await close(ctx, stranger, open)), 'untrusted root', ['invalid_credential'])
     },
   },
@@ -140,7 +138,7 @@ export const chainRequirements: R[] = [
       const m = await close(ctx, parties, open)
       const [h, p, s] = m.paymentMandate.split('~')[0]!.split('.') as [string, string, string]
       const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>
-      const tampered = `${h}.${b64u(JSON.stringify({ ...payload, iss: 'https://attacker.example' }))}.${s}`
+      const tampered = `${h}.${b64url(JSON.stringify({ ...payload, iss: 'https://attacker.example' }))}.${s}`
       expectRefused(await present(ctx, { ...m, paymentMandate: withRootJwt(m.paymentMandate, tampered) }), 'tampered payload', ['invalid_credential'])
       const flipped = `${h}.${p}.${s.startsWith('A') ? 'B' : 'A'}${s.slice(1)}`
       expectRefused(await present(ctx, { ...m, paymentMandate: withRootJwt(m.paymentMandate, flipped) }), 'tampered signature', ['invalid_credential'])
@@ -158,7 +156,7 @@ export const chainRequirements: R[] = [
       const m = await close(ctx, parties, open)
       const [root, hop] = m.paymentMandate.split('~~') as [string, string]
       const parts = root.split('~')
-      const stray = b64u(JSON.stringify([b64u('salt-salt-salt'), 'extra_claim', 'x']))
+      const stray = b64url(JSON.stringify([b64url('salt-salt-salt'), 'extra_claim', 'x']))
       expectRefused(await present(ctx, { ...m, paymentMandate: `${parts.slice(0, -1).join('~')}~${stray}~~${hop}` }), 'unreferenced disclosure', ['invalid_credential'])
       expectRefused(await present(ctx, { ...m, paymentMandate: `${[...parts.slice(0, -1), parts[1]].join('~')}~~${hop}` }), 'duplicated disclosure', ['invalid_credential'])
     },
@@ -172,7 +170,7 @@ export const chainRequirements: R[] = [
     requires: [...T],
     async check(ctx) {
       const { parties, open } = openMandates(ctx)
-      expectRefused(await present(ctx, await close(ctx, parties, open, { signer: generateEs256KeyPair() })), 'wrong agent key', ['invalid_credential'])
+      expectRefused(await present(ctx, await close(ctx, parties, open, { signer: newSigningParty() })), 'wrong agent key', ['invalid_credential'])
     },
   },
   {
@@ -189,7 +187,7 @@ export const chainRequirements: R[] = [
       const parts = root.split('~')
       expectRefused(await present(ctx, { ...m, paymentMandate: `${[parts[0], ...parts.slice(2)].join('~')}~${hop}` }), 'open disclosure removed', ['invalid_credential'])
       const other = openMandates(ctx).open
-      expectRefused(await present(ctx, { ...m, paymentMandate: joinChain(other.openPayment, hop) }), 'grafted closed mandate', ['invalid_credential'])
+      expectRefused(await present(ctx, { ...m, paymentMandate: chainOf(other.openPayment, hop) }), 'grafted closed mandate', ['invalid_credential'])
     },
   },
   {
@@ -203,8 +201,8 @@ export const chainRequirements: R[] = [
       const { parties, open } = openMandates(ctx)
       expectRefused(await present(ctx, await close(ctx, parties, open, { aud: 'https://another-verifier.example' })), 'wrong aud', ['invalid_credential'])
       const m = await close(ctx, parties, open)
-      const noIat = issueHop({ signer: parties.agent, previous: open.openPayment, mandate: JSON.parse(Buffer.from(m.paymentMandate.split('~~')[1]!.split('~').at(-2)!, 'base64url').toString())[1], aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx), claims: { iat: undefined } })
-      expectRefused(await present(ctx, { ...m, paymentMandate: joinChain(open.openPayment, noIat) }), 'missing iat', ['invalid_credential'])
+      const noIat = bindingHop({ signer: parties.agent, previous: open.openPayment, mandate: JSON.parse(Buffer.from(m.paymentMandate.split('~~')[1]!.split('~').at(-2)!, 'base64url').toString())[1], aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx), claims: { iat: undefined } })
+      expectRefused(await present(ctx, { ...m, paymentMandate: chainOf(open.openPayment, noIat) }), 'missing iat', ['invalid_credential'])
     },
   },
   {
@@ -251,8 +249,8 @@ export const structureRequirements: R[] = [
       const m = await close(ctx, parties, open)
       const closedMandate = JSON.parse(Buffer.from(m.paymentMandate.split('~~')[1]!.split('~').at(-2)!, 'base64url').toString())[1] as Record<string, unknown>
       for (const vct of ['mandate.payment', 'mandate.payment.2']) {
-        const hop = issueHop({ signer: parties.agent, previous: open.openPayment, mandate: { ...closedMandate, vct }, aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx) })
-        expectRefused(await present(ctx, { ...m, paymentMandate: joinChain(open.openPayment, hop) }), `vct ${vct}`)
+        const hop = bindingHop({ signer: parties.agent, previous: open.openPayment, mandate: { ...closedMandate, vct }, aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx) })
+        expectRefused(await present(ctx, { ...m, paymentMandate: chainOf(open.openPayment, hop) }), `vct ${vct}`)
       }
     },
   },
@@ -286,9 +284,9 @@ export const structureRequirements: R[] = [
         ['no payment.reference', { vct: 'mandate.payment.open.1', cnf, constraints: [{ type: 'payment.amount_range', currency: ctx.discovery.currency, max: 1_000_000 }] }],
       ]
       for (const [what, mandate] of variants) {
-        const root = issueRootMandate({ signer: parties.user, mandate })
-        const hop = issueHop({ signer: parties.agent, previous: root, mandate: closedMandate, aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx) })
-        expectRefused(await present(ctx, { ...m, paymentMandate: joinChain(root, hop) }), what, ['invalid_mandate'])
+        const root = rootMandate({ signer: parties.user, mandate })
+        const hop = bindingHop({ signer: parties.agent, previous: root, mandate: closedMandate, aud: ctx.discovery.audience ?? ctx.target.baseUrl, nonce: await freshNonce(ctx) })
+        expectRefused(await present(ctx, { ...m, paymentMandate: chainOf(root, hop) }), what, ['invalid_mandate'])
       }
     },
   },
@@ -305,7 +303,7 @@ export const bindingRequirements: R[] = [
     requires: [...T],
     async check(ctx) {
       const { parties, open } = openMandates(ctx)
-      const m = await close(ctx, parties, open, { payment: { transaction_id: hashB64u('sha-256', 'another checkout') } })
+      const m = await close(ctx, parties, open, { payment: { transaction_id: sha256b64url('another checkout') } })
       expectRefused(await present(ctx, m), 'wrong transaction_id', ['invalid_mandate'])
     },
   },
@@ -318,7 +316,7 @@ export const bindingRequirements: R[] = [
     requires: [...T],
     async check(ctx) {
       const { parties, open } = openMandates(ctx)
-      const wrong = hashB64u('sha-256', 'another checkout')
+      const wrong = sha256b64url('another checkout')
       expectRefused(await present(ctx, await close(ctx, parties, open, { checkoutClaims: { checkout_hash: wrong }, payment: { transaction_id: wrong } })), 'wrong checkout_hash')
     },
   },
@@ -332,15 +330,15 @@ export const bindingRequirements: R[] = [
     async check(ctx) {
       const { parties, open } = openMandates(ctx)
       const cart = checkout(ctx)
-      expectRefused(await present(ctx, await close(ctx, parties, open, { checkout: signCheckoutJwt(generateEs256KeyPair(), cart) })), 'unknown merchant key')
-      const jwt = signCheckoutJwt(parties.merchant, cart)
+      expectRefused(await present(ctx, await close(ctx, parties, open, { checkout: merchantCheckoutJwt(newSigningParty(), cart) })), 'unknown merchant key')
+      const jwt = merchantCheckoutJwt(parties.merchant, cart)
       const [h, p, s] = jwt.split('.') as [string, string, string]
       const edited = JSON.parse(Buffer.from(p, 'base64url').toString()) as { totals: Array<{ amount: number }> }
       edited.totals.forEach((t) => (t.amount = 1))
-      expectRefused(await present(ctx, await close(ctx, parties, open, { checkout: `${h}.${b64u(JSON.stringify(edited))}.${s}` })), 'edited checkout')
+      expectRefused(await present(ctx, await close(ctx, parties, open, { checkout: `${h}.${b64url(JSON.stringify(edited))}.${s}` })), 'edited checkout')
       const { privateKey } = generateKeyPairSync('ed25519')
-      const eh = b64u(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid: parties.merchant.kid }))
-      const ed = `${eh}.${p}.${b64u(sign(null, Buffer.from(`${eh}.${p}`), privateKey))}`
+      const eh = b64url(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid: parties.merchant.kid }))
+      const ed = `${eh}.${p}.${b64url(sign(null, Buffer.from(`${eh}.${p}`), privateKey))}`
       expectRefused(await present(ctx, await close(ctx, parties, open, { checkout: ed })), 'Ed25519 checkout')
     },
   },
@@ -352,7 +350,7 @@ export const bindingRequirements: R[] = [
     spec: ap2Doc('payment_mandate', 'Reference', 'reference'),
     requires: [...T],
     async check(ctx) {
-      const { parties, open } = openMandates(ctx, { reference: hashB64u('sha-256', 'another open checkout mandate') })
+      const { parties, open } = openMandates(ctx, { reference: sha256b64url('another open checkout mandate') })
       expectRefused(await present(ctx, await close(ctx, parties, open)), 'payment.reference mismatch', ['invalid_mandate'])
     },
   },
@@ -453,12 +451,12 @@ export const stateRequirements: R[] = [
     requires: ['a2a'],
     async check(ctx) {
       const { parties, open } = openMandates(ctx)
-      const m = await close(ctx, parties, open, { signer: generateEs256KeyPair() })
+      const m = await close(ctx, parties, open, { signer: newSigningParty() })
       const o = await present(ctx, m)
       expectRefused(o, 'wrong agent key')
       const p = await expectSignedReceipt(ctx, o.paymentReceipt, { status: 'Error' }, 'error receipt')
       const hop = m.paymentMandate.split('~~')[1]!
-      assertEqual(p['reference'], hashB64u('sha-256', hop), 'reference (hash of the closed mandate as received, disclosures included)')
+      assertEqual(p['reference'], sha256b64url(hop), 'reference (hash of the closed mandate as received, disclosures included)')
       for (const k of ['iss', 'iat', 'error', 'error_description', 'payment_id']) assert(p[k] !== undefined, `the receipt has no ${k}`)
     },
   },
@@ -472,7 +470,7 @@ export const stateRequirements: R[] = [
     async check(ctx) {
       const r = await ctx.once('paid', () => payOnce(ctx))
       const p = await expectSignedReceipt(ctx, r.outcome.paymentReceipt, { status: 'Success' }, 'success receipt')
-      assertEqual(p['reference'], hashB64u('sha-256', r.mandates.paymentMandate.split('~~')[1]!), 'reference')
+      assertEqual(p['reference'], sha256b64url(r.mandates.paymentMandate.split('~~')[1]!), 'reference')
       for (const k of ['payment_id', 'psp_confirmation_id', 'network_confirmation_id']) assert(typeof p[k] === 'string' && (p[k] as string).length > 0, `the receipt has no ${k}`)
     },
   },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { loadOfficialValidators, type UcpOfficialValidators } from '../../adapters/protocols/ucp/officialSchemas.js'
-import { signRequest, type EcPrivateJwk } from '../../adapters/protocols/ucp/httpSignatures.js'
+import { loadOfficialUcpSchemas, type OfficialUcpSchemas } from './official.js'
+import { signUcpRequest, type PrivateEcJwk } from './signatures.js'
 import { fail } from '../framework/assert.js'
 import type { SigningKey } from '../framework/counterparts/signingKeys.js'
 import type { HttpResponse } from '../framework/http.js'
@@ -29,10 +29,10 @@ export interface UcpDiscovery {
 
 export type UcpContext = CheckContext<UcpDiscovery>
 
-let validators: UcpOfficialValidators | undefined
+let validators: OfficialUcpSchemas | undefined
 /** The official 2026-04-08 schemas (loaded once, by folder path). */
-export function official(): UcpOfficialValidators {
-  validators ??= loadOfficialValidators()
+export function official(): OfficialUcpSchemas {
+  validators ??= loadOfficialUcpSchemas()
   return validators
 }
 
@@ -46,7 +46,7 @@ export function platformKey(ctx: Pick<DiscoverContext, 'counterparts'>): Signing
   return ctx.counterparts.signingKey('ucp/platform')
 }
 
-export function asPrivateJwk(k: SigningKey): EcPrivateJwk {
+export function asPrivateJwk(k: SigningKey): PrivateEcJwk {
   return { kty: 'EC', crv: 'P-256', x: k.privateJwk.x, y: k.privateJwk.y, d: k.privateJwk.d, kid: k.kid }
 }
 
@@ -72,7 +72,7 @@ export async function call(ctx: UcpContext, method: 'GET' | 'POST' | 'PUT', path
     ...(text ? { 'Content-Type': 'application/json' } : {}),
     ...(method !== 'GET' ? { 'Idempotency-Key': o.idempotencyKey ?? ctx.unique('idem') } : {}),
   }
-  if (o.sign) headers = signRequest({ method, url, headers, body: Buffer.from(text, 'utf8'), key: asPrivateJwk(o.sign) })
+  if (o.sign) headers = await signUcpRequest({ method, url, headers, body: Buffer.from(text, 'utf8'), key: asPrivateJwk(o.sign) })
   if (o.tamper) headers = o.tamper(headers)
   return ctx.http.request({ method, path: url, headers, ...(text ? { body: text } : {}) })
 }

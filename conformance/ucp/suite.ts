@@ -1,5 +1,4 @@
-import { verifyMerchantAuthorization } from '../../adapters/protocols/ucp/ap2.js'
-import { checkContentDigest, verifyRequestSignature, type EcPublicJwk } from '../../adapters/protocols/ucp/httpSignatures.js'
+import { digestMatches, verifyDetachedMerchantJws, verifyUcpSignature, type ProfileJwk } from './signatures.js'
 import { assert, assertEqual, show } from '../framework/assert.js'
 import { defineSuite } from '../framework/defineSuite.js'
 import type { CapabilityState, DiscoverContext, Discovery, Requirement } from '../framework/types.js'
@@ -35,7 +34,7 @@ const CAPABILITIES = {
 } as const
 
 /** A 2026-04-08 platform profile (what a UCP platform serves). */
-function platformDoc(p: { version?: string; caps: string[]; webhookUrl?: string; keys?: EcPublicJwk[] }): Record<string, unknown> {
+function platformDoc(p: { version?: string; caps: string[]; webhookUrl?: string; keys?: ProfileJwk[] }): Record<string, unknown> {
   const v = p.version ?? UCP_SPEC_VERSION
   const leaf = (n: string): string => n.split('.').pop() ?? n
   return {
@@ -113,7 +112,7 @@ async function discoverUcp(ctx: DiscoverContext): Promise<Discovery<UcpDiscovery
   }
 }
 
-const ourKeys = (ctx: UcpContext): EcPublicJwk[] => ((ctx.discovery.profile?.['signing_keys'] as EcPublicJwk[] | undefined) ?? []).filter((k) => typeof k.kid === 'string')
+const ourKeys = (ctx: UcpContext): ProfileJwk[] => ((ctx.discovery.profile?.['signing_keys'] as ProfileJwk[] | undefined) ?? []).filter((k) => typeof k.kid === 'string')
 const totalsOf = (b: Record<string, unknown>) => (b['totals'] as Array<{ type: string; amount: number }> | undefined) ?? []
 
 const discovery: Requirement<UcpDiscovery>[] = [
@@ -459,8 +458,8 @@ const orders: Requirement<UcpDiscovery>[] = [
       assert(/^\d{9,11}$/.test(h('webhook-timestamp') ?? ''), `Webhook-Timestamp ${show(h('webhook-timestamp'))} is not unix seconds`)
       expectValid(official().order, d.json, 'the webhook body')
       const u = new URL(ctx.discovery.webhookUrl)
-      const v = verifyRequestSignature({ method: 'POST', authority: u.host, path: u.pathname, query: '', header: h, body: d.body, keys: ourKeys(ctx) })
-      assert(v.ok, `the webhook signature does not verify with the business signing_keys: ${v.ok ? '' : `${v.code}: ${v.content}`}`)
+      const v = await verifyUcpSignature({ method: 'POST', authority: u.host, path: u.pathname, header: h }, d.body, ourKeys(ctx), ['@method', '@authority', '@path', 'content-digest', 'content-type'])
+      assert(v.ok, `the webhook signature does not verify with the business signing_keys: ${v.ok ? '' : v.reason}`)
       assert(/\.well-known\/ucp"?$/.test(h('ucp-agent') ?? ''), `UCP-Agent ${show(h('ucp-agent'))} does not point to the business /.well-known/ucp`)
     },
   },
@@ -538,9 +537,9 @@ const signatures: Requirement<UcpDiscovery>[] = [
       const r = await call(ctx, 'POST', '/checkout-sessions', { line_items: [{ item: { id: item(ctx) }, quantity: 1 }] })
       const digest = r.header('content-digest')
       assert(digest, 'no Content-Digest on the response')
-      assert(checkContentDigest(digest, r.bytes).ok, 'Content-Digest does not match the response body')
-      const v = verifyRequestSignature({ status: r.status, header: (n) => r.header(n), body: r.bytes, keys: ourKeys(ctx), required: ['@status', 'content-digest', 'content-type'] })
-      assert(v.ok, `the response signature does not verify: ${v.ok ? '' : `${v.code}: ${v.content}`}`)
+      assert(await digestMatches(digest, r.bytes), 'Content-Digest does not match the response body')
+      const v = await verifyUcpSignature({ status: r.status, header: (n) => r.header(n) }, r.bytes, ourKeys(ctx), ['@status', 'content-digest', 'content-type'])
+      assert(v.ok, `the response signature does not verify: ${v.ok ? '' : v.reason}`)
     },
   },
 ]
@@ -574,7 +573,7 @@ const ap2: Requirement<UcpDiscovery>[] = [
       expectValid(official().checkout(extensionsOf(b)), b, 'the checkout')
       const jws = (b['ap2'] as { merchant_authorization?: unknown } | undefined)?.merchant_authorization
       assert(typeof jws === 'string', 'no ap2.merchant_authorization')
-      const v = verifyMerchantAuthorization(b, jws, ourKeys(ctx))
+      const v = await verifyDetachedMerchantJws(b, jws, ourKeys(ctx))
       assert(v.ok, `merchant_authorization does not verify: ${v.ok ? '' : v.reason}`)
     },
   },

@@ -6,7 +6,7 @@ import { fromRoot } from '../../../core/util/paths.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020
 
-/** `$id`s of the vendored AP2 v0.2 schemas (`schemas/v0.2/`, verbatim from upstream). */
+/** `$id`s of the vendored AP2 v0.2 schemas (`schemas/vendor/ap2/v0.2/`, verbatim from upstream). */
 export const AP2_SCHEMA = {
   checkoutMandate: 'https://ap2-protocol.org/schemas/checkout_mandate.json',
   openCheckoutMandate: 'https://ap2-protocol.org/schemas/open_checkout_mandate',
@@ -36,7 +36,7 @@ export function ap2Schemas(): Ap2Schemas {
   if (cached) return cached
   const ajv = new Ajv2020({ allErrors: true, strict: false })
   addFormats(ajv)
-  const dir = fromRoot('adapters', 'protocols', 'ap2', 'schemas', 'v0.2')
+  const dir = fromRoot('schemas', 'vendor', 'ap2', 'v0.2')
   for (const file of listJson(dir)) {
     const schema = JSON.parse(readFileSync(file, 'utf8')) as { $id?: string }
     ajv.addSchema(schema)
