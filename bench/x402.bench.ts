@@ -3,7 +3,8 @@
  * token: `POST /verify` and `POST /settle` over HTTP (keep-alive), each request a fresh EIP-3009
  * authorization signed before the clock starts. Ours is the gateway's `/x402/facilitator`
  * (every settlement a canonical intent on SQLite, synchronous=FULL, the EVM rail: batched
- * reads, one receipt poller, a serialised nonce assigner); the official one is
+ * reads on a keep-alive JSON-RPC client, known payers' keys cached for the signature check, one
+ * receipt poller, a serialised nonce assigner); the official one is
  * `x402Facilitator` + `@x402/evm`'s exact scheme with a viem wallet client (5 ms polling, viem's
  * nonce manager) behind the examples' HTTP surface. Goals: our settle throughput ≥ 2× the
  * official's; our verify p99 < 5 ms.
@@ -169,6 +170,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
   // --- automine: verify, settle one at a time, settle concurrently -----------------------------------
   console.log(`x402 bench (load average ${load} on ${(await import('node:os')).cpus().length} cores), polling ${pollingIntervalMs} ms for both`)
+  console.log(
+    'fairness: each phase runs ONE anvil (default gas limit, base fee) with ONE token contract; both facilitators settle on it, one after the other, ' +
+      'each with one relayer key of its own (ours: the dev relayer, official: anvil account 7); both are reached over HTTP/1.1 keep-alive; ' +
+      'ours writes every settlement to SQLite (synchronous=FULL), the official keeps nothing',
+  )
   console.log(`automine: verify ${verifyCount} fresh authorizations at c=1; settle ${settleCount} at c=1 and ${settleCount} at c=${concurrency}`)
   const a = await setup({ pollingIntervalMs })
   const automine: Record<'ours' | 'official', { verify: Figures; settle1: Figures; settleN: Figures }> = {} as never
@@ -197,7 +203,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       console.log(`    ${row('settle (c=1)', automine[who].settle1)}`)
       console.log(`    ${row(`settle (c=${concurrency})`, automine[who].settleN)}`)
     }
-    console.log(`  payee received ${received}, expected ${expected}: ${automineExact ? 'every settlement moved money exactly once' : 'MISMATCH'}`)
+    console.log(`  payee received ${received}, expected ${expected}: ${automineExact ? 'every settlement moved money exactly once' : 'MISMATCH (a failed settlement that was broadcast, e.g. settlement_pending, may still have landed)'}`)
   } finally {
     await a.close()
   }
@@ -216,7 +222,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const received = await b.received()
     blocksExact = received === expected
     for (const who of ['official', 'ours'] as const) console.log(`  ${who}: ${row(`settle (c=${blockConcurrency})`, blocks[who])}`)
-    console.log(`  payee received ${received}, expected ${expected}: ${blocksExact ? 'every settlement moved money exactly once' : 'MISMATCH'}`)
+    console.log(`  payee received ${received}, expected ${expected}: ${blocksExact ? 'every settlement moved money exactly once' : 'MISMATCH (a failed settlement that was broadcast, e.g. settlement_pending, may still have landed)'}`)
   } finally {
     await b.close()
     await dispatcher.close()
@@ -229,8 +235,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     blocksSettle: r2(blocks.ours.perSecond / blocks.official.perSecond),
     verifyThroughput: r2(automine.ours.verify.perSecond / automine.official.verify.perSecond),
   }
+  // A ratio counts toward the goal only when neither side had a failure (one stalled request, e.g. a
+  // receipt timeout answered `settlement_pending`, would turn a throughput into a meaningless number).
+  const clean = (x: Figures, y: Figures): boolean => x.failures === 0 && y.failures === 0
   const goals = {
-    settleThroughputAtLeast2x: ratio.blocksSettle >= 2 || ratio.automineSettleCN >= 2 || ratio.automineSettleC1 >= 2,
+    settleThroughputAtLeast2x:
+      (clean(blocks.ours, blocks.official) && ratio.blocksSettle >= 2) ||
+      (clean(automine.ours.settleN, automine.official.settleN) && ratio.automineSettleCN >= 2) ||
+      (clean(automine.ours.settle1, automine.official.settle1) && ratio.automineSettleC1 >= 2),
     oursVerifyP99Under5ms: automine.ours.verify.p99ms < 5,
   }
   console.log(`ours/official settle throughput: automine ${ratio.automineSettleC1}× (c=1), ${ratio.automineSettleCN}× (c=${concurrency}); ${blockTime} s blocks ${ratio.blocksSettle}× (c=${blockConcurrency}); verify ${ratio.verifyThroughput}×`)

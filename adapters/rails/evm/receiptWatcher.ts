@@ -40,7 +40,11 @@ export class ReceiptWatcher {
       if (list) list.push(waiter)
       else this.#waiting.set(key, [waiter])
       this.#schedule()
-      void this.#direct([key])
+      // Looked up at once (mined before registration, or instantly as on an automining node),
+      // and once more shortly after: a node often includes a transaction just after accepting it.
+      void this.#direct([key]).then(() => {
+        if (this.#waiting.has(key) && !this.#closed) setTimeout(() => void this.#direct([key]), 1)
+      })
     })
   }
 
@@ -76,8 +80,8 @@ export class ReceiptWatcher {
     await Promise.all(
       keys.map(async (key) => {
         try {
-          const receipt = await this.rpc.read('eth_getTransactionReceipt', (c) => c.getTransactionReceipt({ hash: key as Hex }))
-          this.#settle(key, receipt)
+          const raw = await this.rpc.request<unknown>('eth_getTransactionReceipt', [key])
+          if (raw) this.#settle(key, formatTransactionReceipt(raw as never) as TransactionReceipt)
         } catch {
           // Not mined yet (TransactionReceiptNotFoundError) or no endpoint answered: the next tick tries again.
         }

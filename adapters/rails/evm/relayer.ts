@@ -66,7 +66,7 @@ export class RelayerSigner {
   }
 
   async #pendingCount(): Promise<number> {
-    return this.rpc.read('eth_getTransactionCount', (c) => c.getTransactionCount({ address: this.address, blockTag: 'pending' }))
+    return Number(await this.rpc.request<Hex>('eth_getTransactionCount', [this.address, 'pending']))
   }
 
   async #send(call: RelayedCall): Promise<SendResult> {

@@ -1,4 +1,5 @@
-import { createPublicClient, http, type Hex, type PublicClient } from 'viem'
+import { Pool } from 'undici'
+import { createPublicClient, http, HttpRequestError, RpcRequestError, TimeoutError, type Hex, type PublicClient } from 'viem'
 import { BreakerOpenError, type BreakerOptions, type BreakerRegistry, type EndpointBreaker } from '../shared/breakers.js'
 
 /** One RPC endpoint of a chain: its own viem client and its own breaker. */
@@ -7,12 +8,136 @@ export interface RpcEndpoint {
   readonly label: string
   readonly client: PublicClient
   /**
-   * The same endpoint without JSON-RPC batching, for `eth_sendRawTransaction`: a broadcast sits in
-   * the relayer's serialised nonce section, and in a batch it would wait for every call batched
-   * with it (simulations, gas estimates of other settlements).
+   * Raw JSON-RPC on a keep-alive pool, batched per event-loop turn (the hot path: verify, settle,
+   * receipts); broadcasts go on their own request, never in a batch.
    */
-  readonly unbatched: PublicClient
+  readonly json: JsonRpcClient
   readonly breaker: EndpointBreaker
+}
+
+interface Queued {
+  body: { jsonrpc: '2.0'; id: number; method: string; params: unknown[] }
+  resolve(value: unknown): void
+  reject(err: unknown): void
+}
+
+/**
+ * A small JSON-RPC client for one endpoint: undici keep-alive connections, and the calls made in
+ * one event-loop turn sent as ONE batch at `setImmediate` (viem's batch waits for a timer, at
+ * least 1 ms, and goes through `fetch`'s streams: several times the cost of a local node's answer).
+ * Errors take viem's shapes, so the pool's failure classification applies unchanged:
+ * `HttpRequestError` (cause: undici's error with its `code`) when the request failed,
+ * `TimeoutError` when no answer came in time, `RpcRequestError` (with the node's `code`, message
+ * and revert reason) when the node answered with an error.
+ */
+export class JsonRpcClient {
+  readonly #pool: Pool
+  readonly #path: string
+  readonly #headers: Record<string, string>
+  #queue: Queued[] = []
+  #id = 0
+
+  constructor(
+    private readonly url: string,
+    timeoutMs: number,
+  ) {
+    const u = new URL(url)
+    this.#path = `${u.pathname}${u.search}`
+    this.#headers = { 'content-type': 'application/json' }
+    if (u.username || u.password) this.#headers['authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`
+    this.#pool = new Pool(u.origin, { connections: 32, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: Math.min(timeoutMs, 10_000) })
+  }
+
+  /** One call; `batch: false` sends it at once on its own request (broadcasts). */
+  request<T>(method: string, params: unknown[], options: { batch?: boolean } = {}): Promise<T> {
+    const body = { jsonrpc: '2.0' as const, id: ++this.#id, method, params }
+    if (options.batch === false) return this.#send([body]).then((r) => unwrap(r[0], body, this.url)) as Promise<T>
+    return new Promise<T>((resolve, reject) => {
+      if (this.#queue.length === 0) setImmediate(() => this.#flush())
+      this.#queue.push({ body, resolve: resolve as (v: unknown) => void, reject })
+    })
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close()
+  }
+
+  #flush(): void {
+    const batch = this.#queue
+    this.#queue = []
+    if (batch.length === 0) return
+    this.#send(batch.map((q) => q.body)).then(
+      (answers) => {
+        for (const q of batch) {
+          try {
+            q.resolve(unwrap(answers.find((a) => a.id === q.body.id), q.body, this.url))
+          } catch (err) {
+            q.reject(err)
+          }
+        }
+      },
+      (err: unknown) => {
+        for (const q of batch) q.reject(err)
+      },
+    )
+  }
+
+  async #send(bodies: Array<Queued['body']>): Promise<JsonRpcAnswer[]> {
+    const payload = bodies.length === 1 ? bodies[0]! : bodies
+    const text = JSON.stringify(payload)
+    let status: number
+    let raw: string
+    try {
+      const res = await this.#pool.request({ path: this.#path, method: 'POST', headers: this.#headers, body: text })
+      status = res.statusCode
+      raw = await res.body.text()
+    } catch (err) {
+      const code = (err as { code?: unknown })?.code
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') throw new TimeoutError({ body: payload as never, url: this.url })
+      throw new HttpRequestError({ body: payload as never, cause: err as Error, url: this.url })
+    }
+    if (status < 200 || status > 299) throw new HttpRequestError({ body: payload as never, details: raw.slice(0, 200), status, url: this.url })
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(raw)
+    } catch (err) {
+      throw new HttpRequestError({ body: payload as never, cause: err as Error, details: 'the answer is not JSON', status, url: this.url })
+    }
+    const answers = (Array.isArray(parsed) ? parsed : [parsed]) as JsonRpcAnswer[]
+    return answers
+  }
+}
+
+interface JsonRpcAnswer {
+  id?: number
+  result?: unknown
+  error?: { code: number; message: string; data?: unknown }
+}
+
+const ERROR_STRING_SELECTOR = '0x08c379a0'
+
+/** The result of one answer, or the node's error as viem's `RpcRequestError` (revert reason appended). */
+function unwrap(answer: JsonRpcAnswer | undefined, body: Queued['body'], url: string): unknown {
+  if (!answer) throw new HttpRequestError({ body: body as never, details: `no answer for request ${body.id} in the batch`, url })
+  if (answer.error) {
+    const e = answer.error
+    const reason = typeof e.data === 'string' ? revertReason(e.data) : undefined
+    const message = reason && !String(e.message).includes(reason) ? `${e.message}: ${reason}` : String(e.message)
+    throw new RpcRequestError({ body: body as never, error: { ...e, message }, url })
+  }
+  return answer.result
+}
+
+/** `Error(string)` revert data → its text. */
+function revertReason(data: string): string | undefined {
+  if (!data.startsWith(ERROR_STRING_SELECTOR) || data.length < 10 + 128) return undefined
+  try {
+    const len = Number(BigInt(`0x${data.slice(74, 138)}`))
+    if (len > 1024) return undefined
+    return Buffer.from(data.slice(138, 138 + len * 2), 'hex').toString('utf8')
+  } catch {
+    return undefined
+  }
 }
 
 /** Every endpoint failed (or had its breaker open): nothing answered. */
@@ -67,13 +192,9 @@ export class RpcPool {
         pollingInterval: options.pollingIntervalMs,
         cacheTime: 0,
       })
-      const unbatched = createPublicClient({
-        transport: http(url, { retryCount: 0, timeout: options.timeoutMs ?? 10_000 }),
-        pollingInterval: options.pollingIntervalMs,
-        cacheTime: 0,
-      })
       const breaker = options.breakers.create('evm', label, options.breakerOptions, isEndpointFailure)
-      return { label, client, unbatched, breaker }
+      const json = new JsonRpcClient(url, options.timeoutMs ?? 10_000)
+      return { label, client, json, breaker }
     })
   }
 
@@ -102,9 +223,29 @@ export class RpcPool {
     throw new RpcUnavailableError(operation, attempts, { cause: last })
   }
 
-  /** A raw JSON-RPC read with failover (methods viem has no action for). */
-  request<T>(method: string, params: unknown[]): Promise<T> {
-    return this.read(method, (c) => c.request({ method: method as never, params: params as never }) as Promise<T>)
+  /**
+   * A raw JSON-RPC read with failover, on the endpoints' lean batched clients (the hot path:
+   * balance, nonce state, simulations, receipts, fees). Same failover and breaker rules as
+   * {@link read}.
+   */
+  async request<T>(method: string, params: unknown[]): Promise<T> {
+    const attempts: Array<{ endpoint: string; error: string }> = []
+    let last: unknown
+    for (const ep of this.endpoints) {
+      try {
+        return await ep.breaker.fire(() => ep.json.request<T>(method, params))
+      } catch (err) {
+        if (!(err instanceof BreakerOpenError) && !isEndpointFailure(err)) throw err
+        attempts.push({ endpoint: ep.label, error: shortError(err) })
+        last = err
+      }
+    }
+    throw new RpcUnavailableError(method, attempts, { cause: last })
+  }
+
+  /** Close the endpoints' keep-alive connections. */
+  async close(): Promise<void> {
+    await Promise.all(this.endpoints.map((ep) => ep.json.close().catch(() => undefined)))
   }
 
   /**
@@ -117,7 +258,8 @@ export class RpcPool {
     const notSent: string[] = []
     for (const ep of this.endpoints) {
       try {
-        await ep.breaker.fire(() => ep.unbatched.request({ method: 'eth_sendRawTransaction', params: [raw] }))
+        // Sent at once on its own request: in a batch it would wait for every call batched with it.
+        await ep.breaker.fire(() => ep.json.request('eth_sendRawTransaction', [raw], { batch: false }))
         return { kind: 'accepted', endpoint: ep.label }
       } catch (err) {
         if (err instanceof BreakerOpenError || provablyNotSent(err)) {

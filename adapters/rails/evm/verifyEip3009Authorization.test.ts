@@ -1,15 +1,85 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import type { Address, Hex } from 'viem'
+import { hashTypedData, type Address, type Hex } from 'viem'
 import { randomNonce, signAuthorization } from '../../../sandbox/chain/payer.js'
 import { settleIntent } from '../../../core/pipeline/settleIntent.js'
 import type { Store } from '../../../core/store/port.js'
 import type { EvmRail } from './evmRail.js'
 import { Eip3009Reason } from './reasons.js'
 import { startRailFixture, startRpcProxy, type RailFixture } from './testFixture.js'
-import { SignatureCache, verifyEip3009Authorization, type Eip3009ChainReader } from './verifyEip3009Authorization.js'
+import { transferWithAuthorizationTypes } from './abi.js'
+import { eip3009Digest, parseEip3009Authorization, SignatureCache, verifyEip3009Authorization, type Eip3009ChainReader } from './verifyEip3009Authorization.js'
 
 const now = (): bigint => BigInt(Math.floor(Date.now() / 1000))
+
+// --- the hand-encoded EIP-712 digest is viem's hashTypedData ---------------------------------------
+
+describe('eip3009Digest', () => {
+  it('equals hashTypedData for many authorizations, domains and chains (cached domain separators included)', () => {
+    const tokens = [
+      { address: '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address, name: 'Agentswitch USD', version: '2' },
+      { address: '0x036cbd53842c5426634e7929541ec2318f3dcf7e' as Address, name: 'USDC', version: '2' },
+      { address: '0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913' as Address, name: 'USD Coin', version: '1' },
+    ]
+    const values = [0n, 1n, 10_000n, (1n << 256n) - 1n]
+    let checked = 0
+    for (const chainId of [1, 8453, 31337, 84532]) {
+      for (const [i, token] of tokens.entries()) {
+        for (const value of values) {
+          const auth = parseEip3009Authorization({
+            from: privateKeyToAccount(generatePrivateKey()).address.toLowerCase(),
+            to: privateKeyToAccount(generatePrivateKey()).address,
+            value: value.toString(),
+            validAfter: String(i),
+            validBefore: value === 0n ? '0' : String(1_800_000_000 + i),
+            nonce: randomNonce(),
+          })!
+          const expected = hashTypedData({
+            domain: { name: token.name, version: token.version, chainId, verifyingContract: token.address },
+            types: transferWithAuthorizationTypes,
+            primaryType: 'TransferWithAuthorization',
+            message: auth,
+          })
+          // twice: the second call takes the cached domain separator
+          expect(eip3009Digest(chainId, token, auth)).toBe(expected)
+          expect(eip3009Digest(chainId, { ...token, address: token.address.toLowerCase() as Address }, auth)).toBe(expected)
+          checked++
+        }
+      }
+    }
+    expect(checked).toBe(48)
+  })
+})
+
+// --- a payer seen before is checked against its known public key ------------------------------------
+
+describe('signature check with known signer keys', () => {
+  const token = { address: '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address, name: 'Agentswitch USD', version: '2' }
+  const payTo = privateKeyToAccount(generatePrivateKey()).address
+  const noChain = {} as Eip3009ChainReader
+  const check = (a: { authorization: unknown; signature: string }) =>
+    verifyEip3009Authorization(noChain, { chainId: 31337, token, authorization: a.authorization as never, signature: a.signature, payTo, amount: 10_000n, onChain: false })
+  const sign = (privateKey: Hex) => signAuthorization({ privateKey, chainId: 31337, token, to: payTo, value: 10_000n, validBefore: now() + 3600n })
+
+  it('accepts every genuine signature of a repeat payer and refuses forgeries, a flipped v and another signer, before and after its key is cached', async () => {
+    const payer = generatePrivateKey()
+    const intruder = generatePrivateKey()
+    for (let i = 0; i < 6; i++) {
+      // i = 0: full recovery; 1: the cached key without its table; 2+: the key's wNAF table
+      const genuine = await sign(payer)
+      expect(await check(genuine)).toMatchObject({ ok: true, payer: genuine.authorization.from })
+      const v = genuine.signature.slice(130)
+      const flipped = `${genuine.signature.slice(0, 130)}${v === '1b' ? '1c' : '1b'}`
+      expect(await check({ ...genuine, signature: flipped })).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+      const tampered = { ...genuine, authorization: { ...genuine.authorization, value: '10001' } }
+      expect(await verifyEip3009Authorization(noChain, { chainId: 31337, token, authorization: tampered.authorization, signature: tampered.signature, payTo, amount: 10_001n, onChain: false })).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+      const other = await sign(intruder)
+      expect(await check({ ...other, authorization: { ...other.authorization, from: genuine.authorization.from } })).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+      const badV = `${genuine.signature.slice(0, 130)}05`
+      expect(await check({ ...genuine, signature: badV })).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+    }
+  })
+})
 
 // --- without a chain: what verification asks of the chain, and how often --------------------------
 

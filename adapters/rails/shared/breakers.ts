@@ -69,6 +69,9 @@ export class BreakerRegistry {
       resetTimeout: options.resetTimeoutMs ?? 10_000,
       rollingCountTimeout: options.rollingCountTimeoutMs ?? 10_000,
       errorFilter: (err: unknown) => !isFailure(err),
+      // Nothing reads latency percentiles, and with them on every `stats` read (each failure, each
+      // `list()` by routing, twice per settlement) concatenates and sorts 10 s of latencies.
+      rollingPercentilesEnabled: false,
     })
     const entry = { b, rail, endpoint, opens: 0 }
     b.on('open', () => entry.opens++)
@@ -92,16 +95,19 @@ export class BreakerRegistry {
   }
 
   list(): BreakerSnapshot[] {
-    return [...this.#breakers.entries()].map(([name, { b, rail, endpoint, opens }]) => ({
-      name,
-      rail,
-      endpoint,
-      state: b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed',
-      failures: b.stats.failures,
-      successes: b.stats.successes,
-      rejects: b.stats.rejects,
-      opens,
-    }))
+    return [...this.#breakers.entries()].map(([name, { b, rail, endpoint, opens }]) => {
+      const stats = b.stats // one pass over the rolling window, not one per counter
+      return {
+        name,
+        rail,
+        endpoint,
+        state: b.opened ? 'open' : b.halfOpen ? 'half_open' : 'closed',
+        failures: stats.failures,
+        successes: stats.successes,
+        rejects: stats.rejects,
+        opens,
+      }
+    })
   }
 
   /** Stop the breakers' timers (gateway shutdown). */
