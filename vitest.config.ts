@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config'
  * the crash test, two racing gateway processes). They run after the others, one file at a time:
  * they measure start-up and recovery, which two cores shared with the rest of the suite distort.
  */
-const E2E = ['adapters/cli/dev.test.ts', 'conformance/acceptance.test.ts', 'core/pipeline/crash.test.ts', 'adapters/gateway/idempotencyRace.test.ts']
+const E2E = ['adapters/cli/dev.test.ts', 'conformance/acceptance.test.ts', 'core/pipeline/crash.test.ts', 'adapters/gateway/idempotencyRace.test.ts', 'adapters/gateway/walletCapRace.test.ts', 'adapters/http/routes/tokens.processes.test.ts', 'adapters/mcp/acceptance.test.ts']
 
 export default defineConfig({
   test: {

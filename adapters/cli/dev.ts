@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { GatewayConfig } from '../../core/config/load.js'
@@ -88,6 +88,8 @@ export interface DevJson {
   ucp?: { discovery: string; simulationSecret: string } | undefined
   /** Priced routes and the facilitator (`scripts/pay-demo.ts` and the conformance runner read it). */
   x402?: { routes: Array<{ id: string; method: string; url: string; price: { amount: string; asset: string }; settle: 'before' | 'after' }>; facilitator?: string | undefined } | undefined
+  /** MPP challenges on the same priced routes (issue 9). */
+  mpp?: { realm: string; method: 'evm'; intent: 'charge'; routes: string[] } | undefined
 }
 
 const key = (kind: string): string => `ask_dev_${kind}_${randomBytes(24).toString('base64url')}`
@@ -169,10 +171,17 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
       { id: 'key_dev_agent', kind: 'agent', principalId: 'agent_demo', key: secrets.agentKey },
     ],
     merchants: [
-      { id: 'demo', name: 'Demo Merchant', webhook: { url: `http://127.0.0.1:${port}/dev/webhook-sink`, secret: secrets.webhookSecret } },
+      // payTo: where EIP-3009 payments made through POST /v1/payments go (the demo payout wallet).
+      { id: 'demo', name: 'Demo Merchant', payTo: devAccount(9).address, webhook: { url: `http://127.0.0.1:${port}/dev/webhook-sink`, secret: secrets.webhookSecret } },
     ],
     agents: [{ id: 'agent_demo', name: 'Demo agent', userId: 'user_demo' }],
     dev: { webhookSink: true },
+    // --- wallets (issue 10, W): wallet threshold notifications go to the dev webhook sink too ---
+    wallets: { notifications: { url: `http://127.0.0.1:${port}/dev/webhook-sink`, secret: secrets.webhookSecret } },
+    // --- scoped tokens (issue 10, T): an HMAC signing key derived from this data directory's dev secrets (dev only) ---
+    tokens: { signingKeys: [{ id: 'dev1', secret: `tok_dev_${createHash('sha256').update(`tokens:${secrets.webhookSecret}`).digest('hex')}` }] },
+    // --- routing and FX (issue 10, R): demo rates, so a USD or EUR price can be paid from a CNY Alipay agreement ---
+    fx: { source: 'table', rates: [{ from: 'iso4217:USD', to: 'iso4217:CNY', rate: '7.1' }, { from: 'iso4217:EUR', to: 'iso4217:CNY', rate: '7.7' }], spread_bps: 50, quote_ttl_seconds: 60 },
     rails: {
       ...alipayRails(port),
       ...(chain
@@ -189,6 +198,8 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
                 feeCaps: { maxFeePerGas: '100000000000', maxPriorityFeePerGas: '2000000000' },
                 receiptTimeoutMs: 15_000,
                 pollingIntervalMs: 10,
+                // Refunds (issue 10, D): the demo merchant refunds from the wallet its x402 sales go to.
+                payoutWallets: { demo: devAccount(9).privateKey },
               },
             ],
           },
@@ -219,6 +230,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     catalog: ucp.staticCatalog(ucp.FLOWER_SHOP),
     handlers: [
       { kind: 'mock' as const, id: 'mock_payment_handler' },
+      { kind: 'gateway.token' as const, id: 'gateway_token' }, // issue 10, T: scoped single-use tokens
       ...(chain
         ? [{ kind: 'evm.eip3009' as const, id: 'evm_local', network: chain.network, asset: chain.token.assetId, tokenDecimals: chain.token.decimals, payTo: devAccount(8).address, tokenName: chain.token.name, tokenVersion: chain.token.version }]
         : []),
@@ -228,7 +240,14 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     ap2: { enabled: true },
   }
   // x402: one priced route whose upstream is the gateway's own demo weather service.
-  const x402Options = chain ? x402.devX402Options({ gatewayUrl: base, merchantId: 'demo', chain, payTo: devAccount(9).address }) : undefined
+  const x402Base = chain ? x402.devX402Options({ gatewayUrl: base, merchantId: 'demo', chain, payTo: devAccount(9).address }) : undefined
+  // MPP (issue 9): the same priced routes also answer `WWW-Authenticate: Payment` (evm/charge); the
+  // HMAC secret is derived from this data directory's dev secrets (stable across restarts, dev only).
+  const mpp = await import('../protocols/mpp/index.js')
+  const mppRealm = '127.0.0.1'
+  const x402Options = x402Base
+    ? { ...x402Base, offerProviders: [mpp.mppOfferProvider({ secret: `mpp_dev_${createHash('sha256').update(`mpp:${secrets.webhookSecret}`).digest('hex')}`, realm: mppRealm })] }
+    : undefined
   let gateway: Gateway
   try {
     gateway = await createGateway(config, {
@@ -266,6 +285,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
       metrics: `${url}/metrics`,
       intents: `${url}/v1/intents`,
       webhookSink: `${url}/dev/webhook-sink`,
+      mcp: `${url}/mcp`, // issue 11: the payment MCP server (streamable HTTP)
     },
     apiKeys: { admin: secrets.adminKey, merchant: secrets.merchantKey, agent: secrets.agentKey },
     merchants: config.merchants.map((m) => ({ id: m.id, name: m.name, webhookUrl: m.webhook?.url })),
@@ -277,6 +297,7 @@ export async function startDev(options: DevOptions): Promise<DevGateway> {
     acp: { url: `${url}/acp`, discovery: `${url}/.well-known/acp.json` },
     ucp: { discovery: `${url}/.well-known/ucp`, simulationSecret: ucpSimulationSecret },
     ...(x402Options ? { x402: x402.devX402Json(url, x402Options) } : {}),
+    ...(x402Options ? { mpp: { realm: mppRealm, method: 'evm', intent: 'charge', routes: x402.devX402Json(url, x402Options).routes.map((r) => r.url) } } : {}),
   }
   writeFileSync(join(dataDir, 'dev.json'), JSON.stringify(devJson, null, 2) + '\n', { mode: 0o600 })
 
@@ -329,10 +350,19 @@ export function describeDev(d: DevJson, dataDir: string): string {
     `    curl -s ${u}/.well-known/agent-card.json   # AP2 over A2A: ${d.ap2?.a2a ?? ''}`,
     `    curl -s ${u}/.well-known/ucp               # UCP discovery (REST under /ucp/v1)`,
     `    curl -s ${u}/.well-known/acp.json          # ACP (checkout API under /acp)`,
+    // issue 11: the payment MCP server
+    `    MCP (streamable HTTP): ${u}/mcp with 'Authorization: Bearer <agent key>'`,
+    `    MCP (stdio):  AGENTSWITCH_URL=${u} AGENTSWITCH_API_KEY=${d.apiKeys.agent} node bin/agentswitch.js mcp`,
     ...(d.x402?.routes[0]
       ? [
           `    curl -si ${d.x402.routes[0].url} | grep -i payment-required     # x402: the 402 offer`,
           `    npx tsx scripts/pay-demo.ts              # x402: pay the route with the official @x402/fetch client and a dev wallet`,
+        ]
+      : []),
+    ...(d.mpp?.routes[0]
+      ? [
+          `    curl -si ${d.mpp.routes[0]} | grep -i www-authenticate     # MPP: the Payment challenge (evm/charge) in the same 402`,
+          `    npx tsx adapters/protocols/mpp/payDemo.ts   # MPP: pay the route with the official mppx client and a dev wallet`,
         ]
       : []),
     ...(d.acp ? ['', '  ACP checkout (card vault → Antom sandbox), paste into bash:', ...acpFlow(d, dataDir)] : []),

@@ -1,19 +1,30 @@
 import type { GatewayConfig } from '../../core/config/load.js'
 import type { RailAdapter } from '../../core/rails/port.js'
+import type { PolicyEngine } from '../../core/policy/port.js'
+import type { Store } from '../../core/store/port.js'
+import type { Logger } from 'pino'
 import type { Hex } from 'viem'
 import { registerEvmRail, type RailFactoryContext } from '../rails/evm/registerEvmRail.js'
 import type { Mount } from '../http/app.js'
 import { ap2Mount, parseAp2Config } from '../protocols/ap2/index.js'
 import { x402Mount, type X402Config } from '../protocols/x402/mount.js'
+import { mppOfferProvider, mppOptionsFromConfig } from '../protocols/mpp/index.js'
 import { acpMount, parseAcpConfig } from '../protocols/acp/index.js'
 import { ucpMount } from '../protocols/ucp/mount.js'
 import { ucpOptionsFromConfig } from '../protocols/ucp/config.js'
+import { riskPolicy } from '../../core/risk/riskPolicy.js'
+import { createScopedTokenPolicy } from '../../core/tokens/index.js'
 import { alipayNotifyMount, createAlipayRail, createAntomRail, parseAlipayRailsConfig } from '../rails/alipay/index.js'
 
 /** What the composition root registers for a configuration: rail factories and protocol mounts. */
 export interface Composition {
   rails: Array<(ctx: RailFactoryContext) => RailAdapter>
   mounts: Mount[]
+  /**
+   * Policy engines the configuration asks for (risk rules, …), composed after the wallets engine
+   * by createGateway (issue 10, W). Absent or empty: wallets only.
+   */
+  policies?: Array<(ctx: { store: Store; config: GatewayConfig; logger: Logger }) => PolicyEngine>
 }
 
 /**
@@ -50,12 +61,22 @@ export function composeFromConfig(config: GatewayConfig, env: Readonly<Record<st
     mounts.push(alipayNotifyMount({ ...(alipay ? { alipay } : {}), ...(antom ? { antom } : {}) }))
   }
   if (config.ap2) mounts.push(ap2Mount(parseAp2Config(config.ap2, {})))
-  if (config.x402) mounts.push(x402Mount(config.x402 as unknown as X402Config))
+  if (config.x402) {
+    // MPP (issue 9) is an offer provider on the x402 priced routes: one 402 carries both offers.
+    const mpp = config.mpp ? mppOptionsFromConfig(config.mpp) : undefined
+    mounts.push(x402Mount({ ...(config.x402 as unknown as X402Config), ...(mpp ? { offerProviders: [mppOfferProvider(mpp)] } : {}) }))
+  }
   // ACP and UCP resolve their own { env } secrets (their fragments validate the raw section).
   if (config.acp) {
     const acp = parseAcpConfig(config.acp, env)
     if (acp) mounts.push(acpMount(acp))
   }
   if (config.ucp) mounts.push(ucpMount(ucpOptionsFromConfig(config.ucp, { env, publicUrl: config.server.publicUrl })))
-  return { rails, mounts }
+  // --- risk rules (issue 10, A): composed after the wallets engine by createGateway ---
+  const policies: NonNullable<Composition['policies']> = []
+  const risk = config.risk
+  if (risk && risk.rules.length > 0) policies.push(({ store }) => riskPolicy({ store, config: risk }))
+  // --- scoped tokens (issue 10, T): a gateway.token intent must hold its token; a denied / expired one gives it back ---
+  if (config.tokens) policies.push(({ store }) => createScopedTokenPolicy({ store }))
+  return { rails, mounts, policies }
 }

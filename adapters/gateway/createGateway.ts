@@ -8,12 +8,19 @@ import { createOutboxWorker, type OutboxDestination } from '../../core/events/ou
 import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
 import { createReconciler } from '../../core/pipeline/reconciler.js'
-import { allowAllPolicy, type PolicyEngine } from '../../core/policy/port.js'
+import { createApprovalSweeper } from '../../core/approvals/sweeper.js'
+import type { PolicyEngine } from '../../core/policy/port.js'
 import { openStore } from '../../core/store/open.js'
 import { RailRegistry, type RailAdapter } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
 import { BreakerRegistry } from '../rails/shared/breakers.js'
+import { attachRouter } from '../../core/routing/router.js'
+import { routerFromConfig } from '../../core/routing/routerFromConfig.js'
 import { createHttpApp, type HttpAppDeps, type Mount } from '../http/app.js'
+// --- policy composition (issue 10, W) ---
+import { composePolicies } from '../../core/policy/compose.js'
+import { createWalletPolicy } from '../../core/wallets/walletPolicy.js'
+import { routerOf } from '../../core/routing/router.js'
 import { composeFromConfig } from './compose.js'
 import { createAuthenticator } from '../http/auth.js'
 import { createLogger } from '../http/logger.js'
@@ -21,6 +28,9 @@ import { createMetrics, type GatewayMetrics } from '../http/metrics.js'
 import { createWebhookSink, type WebhookSink } from '../http/routes/webhookSink.js'
 
 export const GATEWAY_VERSION = '0.1.0'
+
+/** Outbox destination of wallet threshold notifications (config `wallets.notifications`). */
+export const WALLET_NOTIFY_DESTINATION = 'wallets'
 
 export interface CreateGatewayOptions {
   /** Defaults to a JSON logger on stdout at `config.log.level`. */
@@ -38,7 +48,10 @@ export interface CreateGatewayOptions {
   webhookSinkSecret?: string | undefined
   /** Extra outbox destinations (protocol webhooks); mounts may also add theirs. */
   outboxDestinations?: ReadonlyArray<(name: string) => OutboxDestination | undefined> | undefined
-  /** Policy deciding allow / review / deny for every intent (default: allow all). */
+  /**
+   * An extra policy engine, composed AFTER the built-in ones (wallets first, then the
+   * composition's engines): deny > review > allow (see `composePolicies`).
+   */
   policy?: PolicyEngine | undefined
   /** Collect Node process metrics (off in tests that start many gateways). */
   defaultMetrics?: boolean | undefined
@@ -88,11 +101,23 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const rails = new RailRegistry()
   const composed = composeFromConfig(config)
   for (const make of [...composed.rails, ...(options.rails ?? [])]) rails.register(make({ breakers, logger, store }))
+  // --- routing and FX (issue 10, R): the routing table, breaker-aware, and FX quotes for every payment ---
+  attachRouter(rails, routerFromConfig({ config, rails, breakers, assets }))
   const metrics = createMetrics(store, { defaultMetrics: options.defaultMetrics ?? true, breakers })
   const auth = createAuthenticator(config.apiKeys, store)
   const webhookSink = options.webhookSinkSecret ? createWebhookSink(options.webhookSinkSecret) : undefined
   const destinationResolvers: Array<(name: string) => OutboxDestination | undefined> = [...(options.outboxDestinations ?? [])]
-  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy: options.policy ?? allowAllPolicy, addOutboxDestination: (r) => void destinationResolvers.push(r) }
+  // --- policy composition (issue 10, W): wallets (caps, lists, threshold, atomic reservations),
+  // then the engines the composition registers (risk, …), then options.policy. Every protocol's
+  // processPayment gets this one engine through deps.policy.
+  const walletNotify = config.wallets?.notifications
+  const policy = composePolicies([
+    createWalletPolicy({ store, merchantCategory: (id) => merchants.get(id)?.category, notifyDestination: walletNotify ? WALLET_NOTIFY_DESTINATION : undefined, fx: routerOf(rails)?.fx }),
+    ...(composed.policies ?? []).map((make) => make({ store, config, logger })),
+    ...(options.policy ? [options.policy] : []),
+  ])
+  if (walletNotify) destinationResolvers.push((name) => (name === WALLET_NOTIFY_DESTINATION ? { url: walletNotify.url, secret: walletNotify.secret, timeoutMs: config.outbox.timeoutMs } : undefined))
+  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy, addOutboxDestination: (r) => void destinationResolvers.push(r) }
   const app = createHttpApp(deps, [...composed.mounts, ...(options.mounts ?? [])])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
@@ -127,6 +152,11 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const reconciler = config.reconciler.enabled
     ? createReconciler({ store, rails, destinationsFor, logger }, { intervalMs: config.reconciler.intervalMs, minAgeMs: config.reconciler.minAgeMs })
     : undefined
+  // --- approvals (issue 10, A): cancel approvals nobody decided in time (approval_expired), releasing reservations ---
+  const approvalSweeper =
+    config.approvals?.sweeper === false
+      ? undefined
+      : createApprovalSweeper({ store, destinationsFor, policy, logger }, { intervalMs: config.approvals?.sweepIntervalMs ?? 30_000, ttlSeconds: config.approvals?.ttlSeconds ?? 86_400 })
 
   let server: Server | undefined
   let housekeeping: NodeJS.Timeout | undefined
@@ -162,6 +192,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
       const { port } = server.address() as AddressInfo
       worker?.start()
       reconciler?.start()
+      approvalSweeper?.start()
       housekeeping = setInterval(() => void purge(), 3_600_000)
       housekeeping.unref()
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -178,6 +209,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           })
         }
         await reconciler?.stop()
+        await approvalSweeper?.stop()
         await worker?.stop()
         await Promise.all(rails.list().map(async (r) => r.close?.()))
         breakers.shutdown()

@@ -1,37 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { openPostgresStore } from '../../core/store/postgres/postgresStore.js'
 import { createTestSchema } from '../../core/testing/pg.js'
-import { fromRoot } from '../../core/util/paths.js'
+import { startServeProcess as startServe } from '../testing/serveProcess.js'
 
 const pgUrl = inject('pgUrl')
 const AGENT_KEY = 'ask_race_agent_000000000000000000000'
 
-function startServe(configPath: string): Promise<{ child: ChildProcess; url: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fromRoot('bin', 'agentswitch.js'), 'serve', '--config', configPath], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'] })
-    const timer = setTimeout(() => reject(new Error('gateway did not start in 20 s')), 20_000)
-    let err = ''
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()))
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${err}`)))
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const j = JSON.parse(line) as { msg?: string; url?: string }
-        if (j.msg === 'agentswitch listening' && j.url) {
-          clearTimeout(timer)
-          resolve({ child, url: j.url })
-        }
-      } catch {
-        // not a log line
-      }
-    })
-  })
-}
 
 // Skipped only when PostgreSQL is unreachable on this machine (globalSetup prints why; with CI=true
 // an unreachable server fails the run instead).

@@ -16,7 +16,15 @@ export interface ApiSchemas {
   assert<T>(component: string, value: unknown): asserts value is T
 }
 
+let cached: ApiSchemas | undefined
+
+/** The gateway API's request validators, compiled once per process (every router shares them). */
 export function loadApiSchemas(): ApiSchemas {
+  cached ??= compileApiSchemas()
+  return cached
+}
+
+function compileApiSchemas(): ApiSchemas {
   // OpenAPI component schemas are looser JSON Schema than ours (untyped `details: {}`).
   const ajv = createCanonicalAjv({ strictTypes: false, allowUnionTypes: true })
   const doc = YAML.parse(readFileSync(fromRoot('schemas', 'gateway.openapi.yaml'), 'utf8')) as {

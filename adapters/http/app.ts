@@ -11,7 +11,7 @@ import type { RailRegistry } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
 import type { BreakerRegistry } from '../rails/shared/breakers.js'
 import { newId } from '../../core/util/ids.js'
-import { loadApiSchemas } from './apiSchemas.js'
+import { loadApiSchemas, type ApiSchemas } from './apiSchemas.js'
 import type { Authenticator } from './auth.js'
 import { locals } from './context.js'
 import { errorHandler } from './errors.js'
@@ -19,6 +19,19 @@ import type { GatewayMetrics } from './metrics.js'
 import { healthRoutes } from './routes/health.js'
 import { intentRoutes } from './routes/intents.js'
 import { railRoutes } from './routes/rails.js'
+// --- refunds and disputes (issue 10, D) ---
+import { refundRoutes } from './routes/refunds.js'
+import type { RefundWebhookSource } from '../../core/pipeline/refundIntent.js'
+// --- wallets, budgets and create-and-pay (issue 10, W) ---
+import { paymentRoutes, paymentTokenHooks } from './routes/payments.js'
+import { walletRoutes } from './routes/wallets.js'
+// --- scoped tokens (issue 10, T) ---
+import { tokenRoutes } from './routes/tokens.js'
+// --- MCP server + capabilities (issue 11) ---
+import { capabilityRoutes } from './routes/capabilities.js'
+import { mcpRoutes } from '../mcp/httpRoutes.js'
+// --- approvals and risk (issue 10, A) ---
+import { approvalRoutes } from './routes/approvals.js'
 import { webhookSinkRoutes, type WebhookSink } from './routes/webhookSink.js'
 
 export interface HttpAppDeps {
@@ -43,6 +56,11 @@ export interface HttpAppDeps {
   addOutboxDestination(resolve: (name: string) => OutboxDestination | undefined): void
   /** Dev mode: a receiver for the demo merchant's webhooks. */
   webhookSink?: WebhookSink | undefined
+  /**
+   * Refunds and disputes (D): protocol order webhooks for a refund (ACP, UCP). A mount adds its
+   * source with `(deps.refundWebhooks ??= []).push(source)`; the refund route reads it per request.
+   */
+  refundWebhooks?: RefundWebhookSource[] | undefined
 }
 
 /** A caller's `Request-Id` is echoed when it is sane; otherwise one is made. */
@@ -104,6 +122,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
   const v1 = express.Router()
   v1.use(requireJson)
   v1.use(railRoutes({ auth: deps.auth, rails: deps.rails, breakers: deps.breakers }))
+  v1.use(capabilityRoutes({ auth: deps.auth, rails: deps.rails, breakers: deps.breakers, assets: deps.assets, app, mppConfigured: deps.config.mpp !== undefined })) // issue 11
   v1.use(
     intentRoutes({
       config: deps.config,
@@ -115,11 +134,44 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
       destinationsFor: deps.destinationsFor,
     }),
   )
+  // issue 10, A: approvals (API + signed approval links)
+  v1.use(approvalRoutes({ config: deps.config, store: deps.store, auth: deps.auth, logger: deps.logger, destinationsFor: deps.destinationsFor, policy: deps.policy, schemas: loadApiSchemas() }))
+  // issue 10, T: scoped single-use tokens
+  v1.use(tokenRoutes({ config: deps.config, store: deps.store, assets: deps.assets, auth: deps.auth, logger: deps.logger }))
+  // issue 10, W: wallets and POST /v1/payments (create + pay through processPayment and the composed policy)
+  {
+    // Compiled on first use: each compile of the spec costs ~1 s of start-up on a busy machine.
+    let compiled: ApiSchemas | undefined
+    const schemas: ApiSchemas = {
+      assert(component, value) {
+        const v: ApiSchemas = (compiled ??= loadApiSchemas())
+        v.assert(component, value)
+      },
+    }
+    const common = { config: deps.config, store: deps.store, assets: deps.assets, auth: deps.auth, schemas, logger: deps.logger }
+    v1.use(walletRoutes(common))
+    v1.use(paymentRoutes({ ...common, destinationsFor: deps.destinationsFor, rails: deps.rails, policy: deps.policy, tokens: paymentTokenHooks(deps.config, deps.store) }))
+  }
+  // issue 10, D: refunds and disputes
+  v1.use(
+    refundRoutes({
+      config: deps.config,
+      store: deps.store,
+      rails: deps.rails,
+      auth: deps.auth,
+      schemas: loadApiSchemas(),
+      logger: deps.logger,
+      destinationsFor: deps.destinationsFor,
+      refundWebhooks: () => deps.refundWebhooks ?? [],
+    }),
+  )
   v1.use((req) => {
     throw new GatewayError('GW_NOT_FOUND', `no route ${req.method} ${req.baseUrl}${req.path}`)
   })
   v1.use(errorHandler(deps.logger))
   app.use('/v1', v1)
+  // issue 11: the payment MCP server (streamable HTTP); its tools call /v1 over loopback with the caller's key.
+  app.use('/mcp', mcpRoutes({ logger: deps.logger, version: deps.version }), errorHandler(deps.logger))
   if (deps.webhookSink) app.use('/dev', webhookSinkRoutes(deps.webhookSink))
   for (const mount of mounts) mount(app, deps)
 

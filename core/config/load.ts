@@ -4,6 +4,7 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import YAML from 'yaml'
 import { fromRoot } from '../util/paths.js'
+import type { RiskConfig } from '../risk/rules.js'
 
 /** A secret in the file: a literal (development) or a reference to an environment variable. */
 export type SecretRef = string | { env: string }
@@ -46,14 +47,32 @@ export interface GatewayConfig {
   ap2?: Record<string, unknown>
   /** x402 priced routes and facilitator (schemas/config/x402.json); typed by the x402 adapter. */
   x402?: Record<string, unknown>
+  /** MPP on the priced routes (schemas/config/mpp.json), secrets resolved; typed by the MPP adapter (issue 9). */
+  mpp?: Record<string, unknown>
   /** ACP (schemas/config/acp.json) and UCP (schemas/config/ucp.json), secrets resolved; typed by their adapters. */
   acp?: Record<string, unknown>
   ucp?: Record<string, unknown>
   apiKeys: ApiKeyConfig[]
-  merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string } }>
+  merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: string }; category?: string; payTo?: string }>
   agents: Array<{ id: string; name?: string; userId?: string }>
   assets: Array<{ id: string; kind: 'fiat' | 'token'; decimals: number; symbol: string; name?: string; network?: string; address?: string }>
   dev: { webhookSink: boolean }
+  // --- routing and FX (issue 10, R) ---
+  /** Routing table and settlement assets (schemas/config/routing.json); typed by core/routing. */
+  routing?: Record<string, unknown>
+  /** FX quotes (schemas/config/routing.json), `apiKey` resolved; typed by core/fx. */
+  fx?: Record<string, unknown>
+  // --- wallets and budgets (issue 10, W) ---
+  /** Where wallet threshold notifications go (secret resolved); absent: none are sent. */
+  wallets?: { notifications?: { url: string; secret: string } }
+  // --- approvals and risk rules (issue 10, A) ---
+  /** Approval expiry and signed approval links (secret resolved); defaults applied by the schema. */
+  approvals?: { ttlSeconds: number; sweepIntervalMs: number; sweeper: boolean; linkTtlSeconds: number; linkSecret?: string }
+  /** Risk rules in evaluation order, and the regions / currencies of merchants and payers. */
+  risk?: RiskConfig
+  // --- scoped tokens (issue 10, T) ---
+  /** Signing keys of scoped single-use tokens, secrets resolved (absent: `/v1/tokens` and the gateway-token handlers are off). */
+  tokens?: { signingKeys: Array<{ id: string; secret: string }>; activeKeyId?: string; maxTtlSeconds: number }
 }
 
 /** One EVM chain of the EVM rail, secrets resolved. */
@@ -168,14 +187,16 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
     return v
   }
 
-  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails' | 'ap2' | 'x402' | 'acp' | 'ucp'> & {
+  const cfg = data as unknown as Omit<GatewayConfig, 'apiKeys' | 'merchants' | 'store' | 'rails' | 'ap2' | 'x402' | 'mpp' | 'acp' | 'ucp'> & {
     x402?: Record<string, unknown>
+    mpp?: Record<string, unknown>
     acp?: Record<string, unknown>
     ucp?: Record<string, unknown>
     ap2?: Record<string, unknown>
     rails: { alipay?: Record<string, unknown>; antom?: Record<string, unknown>; evm?: { chains: Array<Omit<EvmChainSettings, 'rpcUrls' | 'relayerPrivateKey' | 'relayerPrivateKeys' | 'payoutWallets'> & { rpcUrls: SecretRef[]; relayerPrivateKey?: SecretRef; relayerPrivateKeys?: SecretRef[]; payoutWallets?: Record<string, SecretRef> }> } }
     apiKeys: Array<Omit<ApiKeyConfig, 'sha256'> & { sha256?: string; key?: SecretRef }>
-    merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef } }>
+    merchants: Array<{ id: string; name: string; webhook?: { url: string; secret: SecretRef }; category?: string; payTo?: string }>
+    wallets?: { notifications?: { url: string; secret: SecretRef } }
     store: { driver: 'sqlite' | 'postgres'; sqlite: { path: string }; postgres?: { url: SecretRef; poolSize: number; schema?: string } }
   }
 
@@ -192,9 +213,8 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   const merchants = cfg.merchants.map((m, i) => {
     if (merchantIds.has(m.id)) problems.push({ path: `merchants[${i}].id`, message: `duplicate merchant id ${m.id}` })
     merchantIds.add(m.id)
-    return m.webhook
-      ? { id: m.id, name: m.name, webhook: { url: m.webhook.url, secret: secret(m.webhook.secret, `merchants[${i}].webhook.secret`) } }
-      : { id: m.id, name: m.name }
+    const base = { id: m.id, name: m.name, ...(m.category ? { category: m.category } : {}), ...(m.payTo ? { payTo: m.payTo } : {}) }
+    return m.webhook ? { ...base, webhook: { url: m.webhook.url, secret: secret(m.webhook.secret, `merchants[${i}].webhook.secret`) } } : base
   })
   cfg.apiKeys.forEach((k, i) => {
     if (k.kind === 'merchant' && !merchantIds.has(k.principalId))
@@ -228,9 +248,49 @@ export function parseConfig(raw: unknown, env: Readonly<Record<string, string | 
   if (cfg.outbox.backoffMaxMs < cfg.outbox.backoffBaseMs)
     problems.push({ path: 'outbox.backoffMaxMs', message: 'must be ≥ outbox.backoffBaseMs' })
   const out: GatewayConfig = { ...cfg, apiKeys, merchants, store, rails } as GatewayConfig
-  for (const name of ['ap2', 'x402', 'acp', 'ucp'] as const) {
+  // --- routing and FX (issue 10, R) ---
+  if (cfg['fx']) out['fx'] = resolveSecrets(cfg['fx'], 'fx', secret) as Record<string, unknown>
+  for (const name of ['ap2', 'x402', 'mpp', 'acp', 'ucp'] as const) {
     const section = cfg[name]
     if (section) out[name] = resolveSecrets(section, name, secret) as Record<string, unknown>
+  }
+  // --- MPP (issue 9): challenge-id HMAC secrets must be at least 32 bytes once read from the environment ---
+  if (out.mpp) {
+    const m = out.mpp as { secret?: unknown; previousSecrets?: unknown[]; routes?: string[] }
+    const short = (v: unknown): boolean => typeof v === 'string' && v !== '' && Buffer.byteLength(v, 'utf8') < 32
+    if (short(m.secret)) problems.push({ path: 'mpp.secret', message: 'must be at least 32 bytes' })
+    m.previousSecrets?.forEach((v, i) => {
+      if (short(v)) problems.push({ path: `mpp.previousSecrets[${i}]`, message: 'must be at least 32 bytes' })
+    })
+    const x402Routes = ((out.x402 as { routes?: Array<{ id?: string; method?: string; path: string }> } | undefined)?.routes ?? []).map((r) => r.id ?? `${r.method ?? 'GET'} ${r.path}`)
+    if (x402Routes.length === 0) problems.push({ path: 'mpp', message: 'MPP is offered on priced routes: configure x402.routes' })
+    m.routes?.forEach((id, i) => {
+      if (!x402Routes.includes(id)) problems.push({ path: `mpp.routes[${i}]`, message: `no x402 route ${id}` })
+    })
+  }
+  // --- wallets and budgets (issue 10, W) ---
+  if (cfg.wallets?.notifications) {
+    const n = cfg.wallets.notifications
+    out.wallets = { ...cfg.wallets, notifications: { url: n.url, secret: secret(n.secret, 'wallets.notifications.secret') } }
+  }
+  // --- scoped tokens (issue 10, T) ---
+  const tokens = (data as { tokens?: { signingKeys: Array<{ id: string; secret: SecretRef }>; activeKeyId?: string; maxTtlSeconds: number } }).tokens
+  if (tokens) {
+    const signingKeys = tokens.signingKeys.map((k, i) => ({ id: k.id, secret: secret(k.secret, `tokens.signingKeys[${i}].secret`) }))
+    signingKeys.forEach((k, i) => {
+      if (k.secret && Buffer.byteLength(k.secret) < 32) problems.push({ path: `tokens.signingKeys[${i}].secret`, message: 'must be at least 32 bytes' })
+      if (signingKeys.findIndex((o) => o.id === k.id) !== i) problems.push({ path: `tokens.signingKeys[${i}].id`, message: `duplicate key id ${k.id}` })
+    })
+    if (tokens.activeKeyId !== undefined && !signingKeys.some((k) => k.id === tokens.activeKeyId)) problems.push({ path: 'tokens.activeKeyId', message: `no signing key ${tokens.activeKeyId} in tokens.signingKeys` })
+    out.tokens = { ...tokens, signingKeys }
+  }
+  // --- approvals and risk rules (issue 10, A) ---
+  const approvals = (data as { approvals?: Omit<NonNullable<GatewayConfig['approvals']>, 'linkSecret'> & { linkSecret?: SecretRef } }).approvals
+  if (approvals) {
+    const { linkSecret, ...rest } = approvals
+    const resolved = linkSecret === undefined ? undefined : secret(linkSecret, 'approvals.linkSecret')
+    if (resolved && Buffer.byteLength(resolved) < 32) problems.push({ path: 'approvals.linkSecret', message: 'must be at least 32 bytes' })
+    out.approvals = { ...rest, ...(resolved ? { linkSecret: resolved } : {}) }
   }
   if (problems.length) throw new ConfigError(source, problems)
   return out

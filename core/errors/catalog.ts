@@ -29,6 +29,24 @@ export const errorCatalog = {
   GW_RAIL_TIMEOUT: { httpStatus: 504, retryable: true, title: 'The rail did not answer in time; the outcome is being reconciled' },
   GW_CONFIG_INVALID: { httpStatus: 500, retryable: false, title: 'The gateway configuration is invalid' },
   GW_INTERNAL: { httpStatus: 500, retryable: true, title: 'Internal error' },
+  // --- routing and FX (issue 10, R) ---
+  GW_FX_UNAVAILABLE: { httpStatus: 503, retryable: true, title: 'No FX quote can be made for the payment now' },
+  // --- refunds and disputes (issue 10, D) ---
+  GW_REFUND_EXCEEDS_CAPTURED: { httpStatus: 409, retryable: false, title: 'The refund would exceed the amount captured' },
+  GW_REFUND_UNSUPPORTED: { httpStatus: 422, retryable: false, title: 'The payment cannot be refunded on its rail' },
+  // --- scoped single-use tokens (issue 10, T) ---
+  GW_TOKEN_INVALID: { httpStatus: 401, retryable: false, title: 'The scoped token is not valid' },
+  GW_TOKEN_EXPIRED: { httpStatus: 401, retryable: false, title: 'The scoped token has expired' },
+  GW_TOKEN_USED: { httpStatus: 409, retryable: false, title: 'The scoped token was already used' },
+  GW_TOKEN_REVOKED: { httpStatus: 403, retryable: false, title: 'The scoped token or its wallet consent was revoked' },
+  GW_TOKEN_SCOPE_MISMATCH: { httpStatus: 403, retryable: false, title: 'The payment is outside the scoped token' },
+  GW_TOKEN_UNFUNDED: { httpStatus: 422, retryable: false, title: 'The wallet of the scoped token has no chargeable funding instrument' },
+  // --- wallets and budgets (issue 10, W) ---
+  GW_WALLET_EXISTS: { httpStatus: 409, retryable: false, title: 'A wallet with this id exists already' },
+  GW_WALLET_CONFLICT: { httpStatus: 409, retryable: true, title: 'The wallet was changed concurrently' },
+  // --- MCP server (issue 11) ---
+  GW_PAYMENT_DECLINED: { httpStatus: 402, retryable: false, title: 'The payment was declined' },
+  GW_GATEWAY_UNREACHABLE: { httpStatus: 502, retryable: true, title: 'The MCP server could not reach the gateway' },
 } as const satisfies Record<string, ErrorCatalogEntry>
 
 /** One catalogue row. */

@@ -1,8 +1,10 @@
-import { GatewayError } from '../errors/gatewayError.js'
+import { GatewayError, isGatewayError } from '../errors/gatewayError.js'
 import type { PaymentIntent } from '../intent/types.js'
 import { allowAllPolicy, type PolicyEngine } from '../policy/port.js'
 import type { RailAdapter, RailOutcome, RailRegistry } from '../rails/port.js'
+import { routerOf, type Router } from '../routing/router.js'
 import { settleIntent, type SettleIntentDeps } from './settleIntent.js'
+import { approvalFromEvents, wasApproved } from '../approvals/approval.js'
 import { submitIntent, type SubmitIntentDeps, type SubmitIntentParameters } from './submitIntent.js'
 import { transitionIntent } from './transitionIntent.js'
 
@@ -26,8 +28,15 @@ export type ProcessPaymentReturnType =
   | { kind: 'processing'; intent: PaymentIntent; outcome: RailOutcome }
   | { kind: 'existing'; intent: PaymentIntent }
 
-/** The rail that settles `intent`: the forced family, or the first registered for its instrument. */
-export function chooseRail(rails: RailRegistry, intent: PaymentIntent, forced?: string): RailAdapter {
+/**
+ * The rail that settles `intent`: routing's first candidate (core/routing: the routing table, breaker
+ * state) when the composition root attached a router to `rails`; otherwise the forced family, or
+ * the first registered for its instrument. `settleIntent` takes the failover candidates and the
+ * FX quote from the same router.
+ */
+export function chooseRail(rails: RailRegistry, intent: PaymentIntent, forced?: string, router: Router | undefined = routerOf(rails)): RailAdapter {
+  const routed = router?.plan(intent, forced).candidates[0]?.rail
+  if (routed) return routed
   const rail = forced ? rails.get(forced) : rails.forInstrument(intent.instrument.type)[0]
   if (!rail || !rail.instruments.includes(intent.instrument.type)) {
     throw new GatewayError('GW_RAIL_UNAVAILABLE', `no rail can settle ${intent.instrument.type}${forced ? ` on ${forced}` : ''}`)
@@ -43,7 +52,7 @@ export function chooseRail(rails: RailRegistry, intent: PaymentIntent, forced?: 
  */
 export async function processPayment<C>(deps: ProcessPaymentDeps, params: ProcessPaymentParameters<C>): Promise<ProcessPaymentReturnType> {
   const { intent, created } = await submitIntent(deps, params)
-  if (!created) return { kind: 'existing', intent }
+  if (!created) return (await resumeExisting(deps, params, intent)) ?? { kind: 'existing', intent }
   const rail = chooseRail(deps.rails, intent, params.rail)
 
   const decision = await (deps.policy ?? allowAllPolicy).evaluate(intent)
@@ -81,4 +90,36 @@ export async function processPayment<C>(deps: ProcessPaymentDeps, params: Proces
   if (after.status === 'succeeded') return { kind: 'settled', intent: after, outcome }
   if (after.status === 'failed') return { kind: 'declined', intent: after, reasons: [after.status_reason ?? 'declined'] }
   return { kind: 'processing', intent: after, outcome }
+}
+
+// --- approvals (A): the protocol retry of an intent that waited for a person --------------------
+
+/**
+ * A second call with the same dedupe key, for an intent that policy parked for approval:
+ * - approved (`authorized`, its chain went `requires_approval` → `authorized`): settle it now with
+ *   the credential of THIS call (the first call's credential was never used);
+ * - still pending: `requires_approval` again, with the original review reasons;
+ * - anything else (denied, expired, settled, in flight): `undefined`, the caller answers `existing`
+ *   and nothing settles.
+ * Two concurrent retries cannot both settle: `start_processing` is a compare-and-set, and the
+ * loser answers `existing` with the intent as the winner left it.
+ */
+async function resumeExisting<C>(deps: ProcessPaymentDeps, params: ProcessPaymentParameters<C>, intent: PaymentIntent): Promise<ProcessPaymentReturnType | undefined> {
+  if (intent.status !== 'authorized' && intent.status !== 'requires_approval') return undefined
+  const events = await deps.store.listEvents(intent.id)
+  if (intent.status === 'requires_approval') {
+    return { kind: 'requires_approval', intent, reasons: approvalFromEvents(intent, events, 0)?.reasons ?? [] }
+  }
+  if (!wasApproved(events)) return undefined
+  const rail = chooseRail(deps.rails, intent, params.rail)
+  try {
+    const { intent: after, outcome } = await settleIntent(deps, { intentId: intent.id, rail, credential: params.credential, actor: params.actor, signal: params.signal })
+    if (after.status === 'succeeded') return { kind: 'settled', intent: after, outcome }
+    if (after.status === 'failed') return { kind: 'declined', intent: after, reasons: [after.status_reason ?? 'declined'] }
+    return { kind: 'processing', intent: after, outcome }
+  } catch (err) {
+    if (!isGatewayError(err) || (err.code !== 'GW_INTENT_CONFLICT' && err.code !== 'GW_INVALID_TRANSITION')) throw err
+    const fresh = await deps.store.getIntent(intent.id)
+    return { kind: 'existing', intent: fresh?.intent ?? intent }
+  }
 }

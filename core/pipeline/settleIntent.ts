@@ -1,6 +1,9 @@
-import { GatewayError } from '../errors/gatewayError.js'
+import { GatewayError, isGatewayError } from '../errors/gatewayError.js'
+import { lockFxQuote } from '../fx/lockFxQuote.js'
 import type { IntentRoute, Money, PaymentIntent, RailAttempt } from '../intent/types.js'
 import type { RailAdapter, RailOutcome } from '../rails/port.js'
+import { routerOf, type RouteCandidate, type RoutePlan, type Router } from '../routing/router.js'
+import { classifyTransportCode, shouldFailover, type AttemptResult } from '../routing/rules.js'
 import type { Store } from '../store/port.js'
 import { transitionIntent } from './transitionIntent.js'
 import type { DestinationsFor } from './webhookEvent.js'
@@ -9,6 +12,8 @@ export interface SettleIntentDeps {
   store: Store
   destinationsFor?: DestinationsFor | undefined
   clock?: (() => Date) | undefined
+  /** Routing and FX (core/routing); defaults to the router the composition root attached to the rail. */
+  routing?: Router | undefined
 }
 
 export interface SettleIntentParameters<Credential = unknown> {
@@ -20,6 +25,11 @@ export interface SettleIntentParameters<Credential = unknown> {
   amount?: Money | undefined
   actor: string
   signal?: AbortSignal | undefined
+  /**
+   * Routing's endpoint order for `rail` and the rails to fail over to when nothing was sent
+   * (`shouldFailover(…, 'rail')`). Default: the router's plan for the intent, when `rail` is in it.
+   */
+  route?: { endpoints?: readonly string[] | undefined; failover?: readonly RouteCandidate[] | undefined } | undefined
 }
 
 export interface SettleIntentReturnType {
@@ -62,13 +72,32 @@ export async function settleIntent<C>(deps: SettleIntentDeps, params: SettleInte
   const stored = await deps.store.getIntent(params.intentId)
   if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${params.intentId}`)
   let intent = stored.intent
-  const rail = params.rail
+  let rail: RailAdapter<C> = params.rail
+  const router = deps.routing ?? routerOf(params.rail)
+  let plan: RoutePlan | undefined
+  let candidates: RouteCandidate[] = [{ rail: rail as RailAdapter, ...(params.route?.endpoints ? { endpoints: params.route.endpoints } : {}) }]
 
   if (intent.status === 'processing') {
     const r = await reconcileIntent(deps, { intentId: intent.id, rail, actor: params.actor, signal: params.signal })
     if (r.outcome.status !== 'not_found') return r
     intent = r.intent
   } else if (intent.status === 'authorized') {
+    // Routing (core/routing): endpoint order, failover rails, and the settlement asset.
+    plan = router ? planOf(router, intent, rail.rail) : undefined
+    const mine = plan?.candidates.findIndex((c) => c.rail.rail === rail.rail) ?? -1
+    const endpoints = params.route?.endpoints ?? (mine >= 0 ? plan?.candidates[mine]?.endpoints : undefined)
+    const failover = params.route?.failover ?? (mine >= 0 ? plan?.candidates.slice(mine + 1) : [])
+    candidates = [{ rail: rail as RailAdapter, ...(endpoints ? { endpoints } : {}) }, ...(failover ?? [])]
+    // FX: a fresh quote into the settlement asset, locked into the intent before anything is sent.
+    if (plan || intent.fx_quote) {
+      try {
+        intent = await lockFxQuote(deps, { intent, to: plan?.settlementAsset ?? intent.fx_quote?.to ?? intent.amount.asset, quoter: router?.fx, actor: params.actor, signal: params.signal })
+      } catch (err) {
+        if (!isGatewayError(err) || err.code !== 'GW_FX_UNAVAILABLE') throw err
+        const failed = await transitionIntent(deps, { intentId: intent.id, event: 'fail', actor: params.actor, reason: 'fx_unavailable', data: { message: err.message } })
+        return { intent: failed, outcome: { status: 'declined', code: 'fx_unavailable', message: err.message } }
+      }
+    }
     const key = settlementKey(intent)
     intent = await transitionIntent(deps, {
       intentId: intent.id,
@@ -83,15 +112,65 @@ export async function settleIntent<C>(deps: SettleIntentDeps, params: SettleInte
   }
 
   const amount = params.amount ?? intent.settlement_amount ?? intent.amount
-  const started = performance.now()
-  let outcome: RailOutcome
-  try {
-    outcome = await rail.settle({ intent, credential: params.credential, amount, idempotencyKey: settlementKey(intent), signal: params.signal })
-  } catch (err) {
-    // An exception means we do not know whether money moved: record unknown, reconcile later.
-    outcome = { status: 'unknown', code: err instanceof GatewayError ? err.code : 'rail_error' }
+  for (let i = 0; ; i++) {
+    const candidate = candidates[i]
+    const started = performance.now()
+    let outcome: RailOutcome
+    try {
+      outcome = await rail.settle({ intent, credential: params.credential, amount, idempotencyKey: settlementKey(intent), signal: params.signal, ...(candidate?.endpoints ? { endpoints: candidate.endpoints } : {}) })
+    } catch (err) {
+      // An exception means we do not know whether money moved: record unknown, reconcile later.
+      outcome = { status: 'unknown', code: err instanceof GatewayError ? err.code : 'rail_error' }
+    }
+    const next = candidates[i + 1]
+    // Another rail only when this one provably received nothing (core/routing shouldFailover).
+    if (next && shouldFailover(classifyOutcome(outcome), 'rail')) {
+      intent = await failOver(deps, intent.id, rail.rail, next.rail.rail, outcome, started, clock, params.actor)
+      rail = next.rail as RailAdapter<C>
+      continue
+    }
+    return { intent: await record(deps, intent.id, rail.rail, outcome, started, clock, params.actor), outcome }
   }
-  return { intent: await record(deps, intent.id, rail.rail, outcome, started, clock, params.actor), outcome }
+}
+
+/** The routing view of a rail outcome (core/routing/rules). */
+export function classifyOutcome(outcome: RailOutcome): AttemptResult {
+  switch (outcome.status) {
+    case 'succeeded':
+      return { kind: 'succeeded' }
+    case 'declined':
+      return { kind: 'declined', code: outcome.code }
+    case 'not_found':
+      return { kind: 'not_processed' }
+    case 'unknown':
+      return classifyTransportCode(outcome.code)
+  }
+}
+
+function planOf(router: Router, intent: PaymentIntent, rail: string): RoutePlan | undefined {
+  // No routing row or registered rail for the instrument: the caller chose `rail` itself (a forced
+  // rail, perhaps one registered outside the gateway): plan for that one, or not at all.
+  for (const forced of [undefined, rail]) {
+    try {
+      return router.plan(intent, forced)
+    } catch (err) {
+      if (!isGatewayError(err) || err.code !== 'GW_RAIL_UNAVAILABLE') throw err
+    }
+  }
+  return undefined
+}
+
+/** Record the attempt on `from` that sent nothing and move the intent's route to `to` (audit `rail_failover`). */
+async function failOver(deps: SettleIntentDeps, intentId: string, from: string, to: string, outcome: RailOutcome, started: number, clock: () => Date, actor: string): Promise<PaymentIntent> {
+  const at = clock().toISOString()
+  return transitionIntent(deps, {
+    intentId,
+    event: 'annotate',
+    actor,
+    reason: 'rail_failover',
+    data: { from, to, code: outcome.status === 'unknown' ? outcome.code : outcome.status },
+    patch: (i) => ({ route: { ...(i.route ?? { attempts: [] }), rail: to, attempts: [...(i.route?.attempts ?? []), attempt(from, outcome, started, at)] } }),
+  })
 }
 
 export interface ReconcileIntentParameters {

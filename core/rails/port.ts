@@ -26,8 +26,16 @@ export interface RailAdapter<Credential = unknown> {
   settle(params: RailSettleParams<Credential>): Promise<RailOutcome>
   /** What happened to the settlement with this idempotency key (reconciliation). */
   query(params: RailQueryParams): Promise<RailOutcome>
-  /** Refund (part of) a settled payment; `refundKey` is the refund's own idempotency key. */
+  /**
+   * Refund (part of) a settled payment. `refundKey` is the refund's own idempotency key (the
+   * gateway's refund id), fixed before the first attempt: sending it again never moves money twice.
+   */
   refund?(params: RailRefundParams): Promise<RailRefundOutcome>
+  /**
+   * What happened to the refund with this key (reconciliation of an unknown refund outcome):
+   * `not_found` means the rail has no record of it, so nothing moved and the same key may be sent again.
+   */
+  queryRefund?(params: RailRefundQueryParams): Promise<RailRefundQueryOutcome>
   /** Release connections and timers (the gateway calls it on shutdown). */
   close?(): Promise<void> | void
 }
@@ -44,6 +52,8 @@ export type RailVerifyResult = { ok: true; payer?: string | undefined } | { ok: 
 
 export interface RailSettleParams<Credential> extends RailVerifyParams<Credential> {
   idempotencyKey: string
+  /** Routing's endpoint names for this send, in order (core/routing); the rail's own order when absent. */
+  endpoints?: readonly string[] | undefined
   signal?: AbortSignal | undefined
 }
 
@@ -80,6 +90,16 @@ export type RailRefundOutcome =
   | { status: 'succeeded'; reference: string; refundedAt: string }
   | { status: 'declined'; code: string; message?: string | undefined }
   | { status: 'unknown'; code: string; reference?: string | undefined }
+
+export interface RailRefundQueryParams {
+  intent: PaymentIntent
+  refundKey: string
+  /** The rail reference known so far (a broadcast refund transaction hash). */
+  reference?: string | undefined
+  signal?: AbortSignal | undefined
+}
+
+export type RailRefundQueryOutcome = RailRefundOutcome | { status: 'not_found' }
 
 /** Rails by family id: the composition root fills it; routing reads it. */
 export class RailRegistry {

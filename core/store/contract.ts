@@ -5,6 +5,8 @@ import { buildCreateEvent, buildIntent, buildNextUpdate, type NextEventOptions }
 import { newId } from '../util/ids.js'
 import type { ClaimIdempotencyParams, OutboxInsert, Store, StoredIntent, StoredResponse } from './port.js'
 import { MIN_RETRY_AFTER_MS, StoreUsageError } from './shared.js'
+import type { WalletRecord } from '../wallets/types.js'
+import type { DisputeRecord, RefundRecord } from '../disputes/records.js'
 
 export interface StoreFactoryResult {
   /** A store on an empty database, not yet migrated (the suite calls `migrate()`). */
@@ -690,6 +692,206 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
         const results = await Promise.all(Array.from({ length: 20 }, () => store.addMandateSpend(spend('ref_same', '100', 0))))
         expect(results.filter(Boolean)).toHaveLength(1)
         expect(await store.getMandateSpend('om_1')).toHaveLength(1)
+      })
+    })
+
+    // --- wallets and spend reservations (W) ---------------------------------------------------
+
+    describe('wallets', () => {
+      const wallet = (over: Partial<WalletRecord> = {}): WalletRecord => ({
+        id: 'wal_1',
+        userId: 'user_1',
+        agentId: 'agent_w',
+        asset: 'iso4217:USD',
+        limits: { perTransaction: '5000', daily: '1000', monthly: '2500' },
+        merchantAllowList: ['m_test'],
+        blockedCategories: ['gambling'],
+        approvalThreshold: '800',
+        notifyThresholdsPct: [50, 80, 100],
+        funding: { instrument: { type: 'alipay.agreement' } },
+        consent: 'granted',
+        version: 1,
+        createdAt: at(0),
+        updatedAt: at(0),
+        ...over,
+      })
+      const reserve = (intentId: string, amount: string, ms: number, walletId = 'wal_1') =>
+        store.reserveWalletSpend({ walletId, intentId, amount, asset: 'iso4217:USD', daily: '1000', monthly: '2500', now: at(ms) })
+
+      it('inserts once, reads back by id and as the agent default (oldest), updates with a version check', async () => {
+        expect(await store.insertWallet(wallet())).toBe(true)
+        expect(await store.insertWallet(wallet({ userId: 'other' }))).toBe(false)
+        expect(await store.insertWallet(wallet({ id: 'wal_2', createdAt: at(5000), updatedAt: at(5000), limits: {}, merchantAllowList: [], blockedCategories: [], approvalThreshold: undefined }))).toBe(true)
+        const { approvalThreshold: _omit, ...rest } = wallet({ id: 'wal_2', createdAt: at(5000), updatedAt: at(5000), limits: {}, merchantAllowList: [], blockedCategories: [] })
+        expect(await store.getWallet('wal_2')).toEqual(rest)
+        expect(await store.getWallet('wal_1')).toEqual(wallet())
+        expect(await store.getWallet('wal_none')).toBeUndefined()
+        expect((await store.getWalletForAgent('agent_w'))?.id).toBe('wal_1')
+        expect(await store.getWalletForAgent('agent_none')).toBeUndefined()
+        const revoked = wallet({ consent: 'revoked', consentRevokedAt: at(9000), version: 2, updatedAt: at(9000) })
+        expect(await store.updateWallet(revoked, 1)).toEqual({ ok: true })
+        expect(await store.getWallet('wal_1')).toEqual(revoked)
+        expect(await store.updateWallet({ ...revoked, version: 2 }, 1)).toEqual({ ok: false, reason: 'version_conflict', currentVersion: 2 })
+        expect(await store.updateWallet(wallet({ id: 'wal_none', version: 2 }), 1)).toEqual({ ok: false, reason: 'not_found' })
+        await expect(store.updateWallet(wallet({ version: 5 }), 2)).rejects.toBeInstanceOf(StoreUsageError)
+      })
+
+      it('reserves idempotently by intent, within the UTC day and month caps, and releases', async () => {
+        await store.insertWallet(wallet())
+        expect(await reserve('pi_w1', '600', 1000)).toEqual({ ok: true, existing: false, before: { day: '0', month: '0' }, after: { day: '600', month: '600' } })
+        expect(await reserve('pi_w1', '600', 2000)).toEqual({ ok: true, existing: true, before: { day: '600', month: '600' }, after: { day: '600', month: '600' } })
+        expect(await reserve('pi_w2', '401', 3000)).toEqual({ ok: false, reason: 'daily_limit_exceeded', spent: { day: '600', month: '600' } })
+        expect(await reserve('pi_w2', '400', 3000)).toMatchObject({ ok: true, existing: false, after: { day: '1000', month: '1000' } })
+        // The next UTC day starts at 0 again; the month keeps counting.
+        const nextDay = 24 * 3_600_000
+        expect(await store.getWalletSpend({ walletId: 'wal_1', now: at(nextDay) })).toEqual({ day: '0', month: '1000' })
+        expect(await reserve('pi_w3', '1000', nextDay)).toMatchObject({ ok: true, after: { day: '1000', month: '2000' } })
+        expect(await reserve('pi_w4', '600', 2 * nextDay)).toEqual({ ok: false, reason: 'monthly_limit_exceeded', spent: { day: '0', month: '2000' } })
+        expect(await store.releaseWalletSpend({ intentId: 'pi_w3' })).toBe(true)
+        expect(await store.releaseWalletSpend({ intentId: 'pi_w3' })).toBe(false)
+        expect(await reserve('pi_w4', '600', 2 * nextDay)).toMatchObject({ ok: true, after: { day: '600', month: '1600' } })
+        expect(await reserve('pi_x', '1', 0, 'wal_none')).toEqual({ ok: false, reason: 'wallet_not_found' })
+        // A new UTC month starts at 0.
+        expect(await store.getWalletSpend({ walletId: 'wal_1', now: new Date('2030-02-01T00:00:00.000Z') })).toEqual({ day: '0', month: '0' })
+      })
+
+      it('stops counting a reservation once its intent is failed or canceled', async () => {
+        await store.insertWallet(wallet())
+        const s = await insert({ payer: { agent_id: 'agent_w', wallet_id: 'wal_1' } })
+        expect(await reserve(s.intent.id, '1000', 1000)).toMatchObject({ ok: true, existing: false })
+        expect(await reserve('pi_other', '1', 1000)).toMatchObject({ ok: false, reason: 'daily_limit_exceeded' })
+        await store.updateIntent(buildNextUpdate(s, { type: 'decline', to_status: 'failed', reason: 'declined' }))
+        expect(await store.getWalletSpend({ walletId: 'wal_1', now: at(1000) })).toEqual({ day: '0', month: '0' })
+        expect(await reserve('pi_other', '1000', 1000)).toMatchObject({ ok: true, existing: false })
+      })
+
+      it('of 50 concurrent reservations of 100 against a daily cap of 1000, exactly 10 win', async () => {
+        await store.insertWallet(wallet())
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => reserve(`pi_c${i}`, '100', 1000)))
+        expect(results.filter((r) => r.ok)).toHaveLength(10)
+        expect(results.filter((r) => !r.ok && r.reason === 'daily_limit_exceeded')).toHaveLength(40)
+        expect(await store.getWalletSpend({ walletId: 'wal_1', now: at(1000) })).toEqual({ day: '1000', month: '1000' })
+        // The same intents again: all existing or refused, nothing new.
+        const again = await Promise.all(Array.from({ length: 50 }, (_, i) => reserve(`pi_c${i}`, '100', 1000)))
+        expect(again.filter((r) => r.ok && !r.existing)).toHaveLength(0)
+      })
+    })
+
+    // --- refunds and disputes (D) --------------------------------------------------------------
+
+    describe('refunds and disputes', () => {
+      const refund = (o: Partial<RefundRecord> = {}): RefundRecord => ({
+        id: newId('re'),
+        intentId: 'pi_01JD0000000000000000000001',
+        merchantId: 'm_1',
+        status: 'pending',
+        amount: { value: '300', asset: 'iso4217:USD' },
+        railAmount: { value: '300', asset: 'iso4217:USD' },
+        rail: 'antom',
+        actor: 'merchant:m_1',
+        createdAt: at(0),
+        updatedAt: at(0),
+        ...o,
+      })
+
+      it('a refund is exactly-once per (intent, dedupe key); without a key every refund is new', async () => {
+        const first = refund({ dedupeKey: 'k1', reason: 'damaged' })
+        expect(await store.insertRefund(first)).toEqual({ ok: true })
+        expect(await store.insertRefund(refund({ dedupeKey: 'k1', amount: { value: '1', asset: 'iso4217:USD' } }))).toEqual({ ok: false, reason: 'duplicate', existing: first })
+        // The same key on another intent, and refunds without a key, are other refunds.
+        expect(await store.insertRefund(refund({ dedupeKey: 'k1', intentId: 'pi_01JD0000000000000000000002' }))).toEqual({ ok: true })
+        const a = refund({ createdAt: at(1) })
+        const b = refund({ createdAt: at(2) })
+        expect(await store.insertRefund(a)).toEqual({ ok: true })
+        expect(await store.insertRefund(b)).toEqual({ ok: true })
+        expect(await store.getRefund(first.id)).toEqual(first)
+        expect((await store.listRefunds(first.intentId)).map((r) => r.id)).toEqual([first.id, a.id, b.id])
+        expect(await store.getRefund(newId('re'))).toBeUndefined()
+      })
+
+      it('concurrent inserts with one dedupe key: one wins, every other caller gets the winner', async () => {
+        const tries = Array.from({ length: 8 }, (_, i) => refund({ dedupeKey: 'race', amount: { value: String(100 + i), asset: 'iso4217:USD' } }))
+        const results = await Promise.all(tries.map((r) => store.insertRefund(r)))
+        const winners = results.filter((r) => r.ok)
+        expect(winners).toHaveLength(1)
+        const winner = tries[results.findIndex((r) => r.ok)]!
+        for (const r of results) if (!r.ok) expect(r.existing).toEqual(winner)
+        expect(await store.listRefunds(winner.intentId)).toEqual([winner])
+      })
+
+      it('finishRefund changes a pending refund once; a finished one stays as it is', async () => {
+        const r = refund({ dedupeKey: 'k2' })
+        await store.insertRefund(r)
+        const unknown = { ...r, code: 'refund_pending', updatedAt: at(5) }
+        expect(await store.finishRefund(unknown)).toBe(true)
+        expect(await store.getRefund(r.id)).toEqual(unknown)
+        const done = { ...r, status: 'succeeded' as const, reference: '2026112122001:re', updatedAt: at(10) }
+        expect(await store.finishRefund(done)).toBe(true)
+        expect(await store.finishRefund({ ...r, status: 'failed', code: 'late', updatedAt: at(20) })).toBe(false)
+        expect(await store.getRefund(r.id)).toEqual(done)
+        expect(await store.finishRefund(refund())).toBe(false)
+      })
+
+      it('stores disputes with their evidence and lists them newest first by intent or merchant', async () => {
+        const d = (o: Partial<DisputeRecord> = {}): DisputeRecord => ({
+          id: newId('dp'),
+          intentId: 'pi_01JD0000000000000000000001',
+          merchantId: 'm_1',
+          status: 'open',
+          reason: 'product_not_received',
+          amount: { value: '1000', asset: 'iso4217:USD' },
+          actor: 'merchant:m_1',
+          evidence: { audit: { chain: { valid: true }, events: [{ seq: 1 }] }, receipts: { settlement: { reference: '0xabc' } } },
+          createdAt: at(0),
+          updatedAt: at(0),
+          ...o,
+        })
+        const one = d({ note: 'never arrived' })
+        const two = d({ merchantId: 'm_2', intentId: 'pi_01JD0000000000000000000009' })
+        const three = d()
+        for (const x of [one, two, three]) await store.insertDispute(x)
+        expect(await store.getDispute(one.id)).toEqual(one)
+        expect(await store.getDispute(newId('dp'))).toBeUndefined()
+        expect((await store.listDisputes({ intentId: one.intentId, limit: 10 })).map((x) => x.id)).toEqual([three.id, one.id])
+        expect((await store.listDisputes({ merchantId: 'm_2', limit: 10 })).map((x) => x.id)).toEqual([two.id])
+        expect(await store.listDisputes({ limit: 2 })).toHaveLength(2)
+      })
+    })
+
+    // --- risk rules (A) ----------------------------------------------------------------------------
+
+    describe('risk queries', () => {
+      const iso = (ms: number): string => at(ms).toISOString()
+      it('counts an agent\'s and a payer\'s intents since a time, leaving one out', async () => {
+        const a1 = await insert({ payer: { agent_id: 'ag_r', user_id: 'u_r' }, created_at: iso(0), updated_at: iso(0) })
+        await insert({ payer: { agent_id: 'ag_r', user_id: 'u_r' }, created_at: iso(10_000), updated_at: iso(10_000) })
+        await insert({ payer: { agent_id: 'ag_r', address: '0xabc' }, created_at: iso(20_000), updated_at: iso(20_000) })
+        await insert({ payer: { agent_id: 'ag_other', user_id: 'u_r' }, created_at: iso(20_000), updated_at: iso(20_000) })
+        expect(await store.riskCountIntents({ by: 'agent', key: 'ag_r', since: at(0) })).toBe(3)
+        expect(await store.riskCountIntents({ by: 'agent', key: 'ag_r', since: at(0), excludeId: a1.intent.id })).toBe(2)
+        expect(await store.riskCountIntents({ by: 'agent', key: 'ag_r', since: at(10_001) })).toBe(1)
+        expect(await store.riskCountIntents({ by: 'payer', key: 'u_r', since: at(0) })).toBe(3)
+        expect(await store.riskCountIntents({ by: 'payer', key: '0xabc', since: at(0) })).toBe(1)
+        expect(await store.riskCountIntents({ by: 'agent', key: 'nobody', since: at(0) })).toBe(0)
+      })
+
+      it('lists the newest paid amounts of an agent in one asset, and whether it paid a merchant', async () => {
+        const paid = async (value: string, ms: number, status: IntentStatus, asset = 'iso4217:USD', merchant = 'm_a'): Promise<void> => {
+          const s = await insert({ payer: { agent_id: 'ag_h' }, merchant_id: merchant, amount: { value, asset }, created_at: iso(ms), updated_at: iso(ms) })
+          if (status !== 'created') await advance(s, { type: 'annotate', to_status: status })
+        }
+        await paid('100', 0, 'succeeded')
+        await paid('200', 1000, 'refunded')
+        await paid('99999', 2000, 'failed')
+        await paid('300', 3000, 'partially_refunded')
+        await paid('400', 4000, 'succeeded', 'iso4217:EUR')
+        await paid('500', 5000, 'created', 'iso4217:USD', 'm_b')
+        expect(await store.riskPaidAmounts({ agentId: 'ag_h', asset: 'iso4217:USD', limit: 10 })).toEqual(['300', '200', '100'])
+        expect(await store.riskPaidAmounts({ agentId: 'ag_h', asset: 'iso4217:USD', limit: 2 })).toEqual(['300', '200'])
+        expect(await store.riskPaidAmounts({ agentId: 'ag_h', asset: 'iso4217:EUR', limit: 10 })).toEqual(['400'])
+        expect(await store.riskHasPaidMerchant({ agentId: 'ag_h', merchantId: 'm_a' })).toBe(true)
+        expect(await store.riskHasPaidMerchant({ agentId: 'ag_h', merchantId: 'm_b' })).toBe(false)
+        expect(await store.riskHasPaidMerchant({ agentId: 'ag_x', merchantId: 'm_a' })).toBe(false)
       })
     })
 

@@ -1,4 +1,6 @@
 import type { AuditEvent, PaymentIntent, IntentStatus } from '../intent/types.js'
+import type { DisputeRecord, InsertRefundResult, RefundRecord } from '../disputes/records.js'
+import type { ReserveWalletSpendParams, ReserveWalletSpendResult, WalletRecord, WalletSpend } from '../wallets/types.js'
 
 /**
  * The store port (DESIGN §5). Two real implementations (`sqlite/`, `postgres/`) pass the one
@@ -86,6 +88,21 @@ export interface Store {
   /** Delete locks that expired before `now`; returns how many. */
   purgeReplayLocks(now: Date): Promise<number>
 
+  // --- risk rules (A) -------------------------------------------------------------------------
+
+  /**
+   * How many intents (any status) one agent or one payer (`payer.user_id`, else `payer.address`)
+   * created at or after `since`, leaving out `excludeId` (the intent being judged). Velocity rules.
+   */
+  riskCountIntents(params: RiskCountIntentsParams): Promise<number>
+  /**
+   * Amounts (integer minor units as decimal strings) of the agent's newest `limit` paid intents
+   * (`succeeded`, `partially_refunded`, `refunded`) in `asset`, newest first. Amount-anomaly rule.
+   */
+  riskPaidAmounts(params: RiskPaidAmountsParams): Promise<string[]>
+  /** Whether the agent has paid this merchant before (any paid intent). First-purchase rule. */
+  riskHasPaidMerchant(params: RiskHasPaidMerchantParams): Promise<boolean>
+
   // --- checkout sessions (ACP, UCP) ---------------------------------------------------------
 
   /** Insert a new checkout session (its id is generated: a duplicate id is a bug and throws). */
@@ -120,11 +137,72 @@ export interface Store {
   /** Every recorded use of an open mandate, oldest first. */
   getMandateSpend(mandateId: string): Promise<MandateSpendRecord[]>
 
+  // --- wallets and spend reservations (W) ----------------------------------------------------
+
+  /** Insert a wallet; `false` when its id exists already. */
+  insertWallet(wallet: WalletRecord): Promise<boolean>
+  getWallet(id: string): Promise<WalletRecord | undefined>
+  /** The agent's default wallet: its oldest wallet (by creation time, then id); undefined when none. */
+  getWalletForAgent(agentId: string): Promise<WalletRecord | undefined>
+  /** Replace a wallet if its stored version is still `expectedVersion` (`wallet.version` must be `expectedVersion + 1`). */
+  updateWallet(wallet: WalletRecord, expectedVersion: number): Promise<UpdateRecordResult>
+  /**
+   * Reserve `amount` of a wallet for an intent, atomically across processes: the current UTC day's
+   * and month's reservations (counting only those whose intent is neither `failed` nor `canceled`)
+   * plus `amount` must stay within `daily` / `monthly`. Idempotent by `intentId` (a second call
+   * returns `existing: true` and reserves nothing). PostgreSQL locks the wallet row; SQLite runs it
+   * in one `BEGIN IMMEDIATE` transaction.
+   */
+  reserveWalletSpend(params: ReserveWalletSpendParams): Promise<ReserveWalletSpendResult>
+  /** Give back an intent's reservation; `false` when it had none. */
+  releaseWalletSpend(params: { intentId: string }): Promise<boolean>
+  /** What counts against the caps now (same rule as {@link Store.reserveWalletSpend}). */
+  getWalletSpend(params: { walletId: string; now: Date }): Promise<WalletSpend>
+
   // --- API keys -------------------------------------------------------------------------------
 
   /** Insert or replace an API key record (the key itself is never stored: only its SHA-256). */
   putApiKey(record: ApiKeyRecord): Promise<void>
   findApiKey(hash: string): Promise<ApiKeyRecord | undefined>
+
+  // --- refunds and disputes (D) ---------------------------------------------------------------
+
+  /** Insert a refund; a second refund with the same `(intentId, dedupeKey)` returns the first. */
+  insertRefund(refund: RefundRecord): Promise<InsertRefundResult>
+  getRefund(id: string): Promise<RefundRecord | undefined>
+  /** The refunds of an intent, oldest first. */
+  listRefunds(intentId: string): Promise<RefundRecord[]>
+  /**
+   * Record a pending refund's outcome (status, reference, code, updatedAt) for exactly one caller:
+   * `false` when the stored refund is no longer `pending` (another path finished it).
+   */
+  finishRefund(refund: RefundRecord): Promise<boolean>
+  insertDispute(dispute: DisputeRecord): Promise<void>
+  getDispute(id: string): Promise<DisputeRecord | undefined>
+  /** Disputes, newest first; of one intent or one merchant when given. */
+  listDisputes(params: { intentId?: string | undefined; merchantId?: string | undefined; limit: number }): Promise<DisputeRecord[]>
+}
+
+/** {@link Store.riskCountIntents}: count by agent id or by payer key. (A) */
+export interface RiskCountIntentsParams {
+  by: 'agent' | 'payer'
+  key: string
+  since: Date
+  excludeId?: string | undefined
+}
+
+/** {@link Store.riskPaidAmounts}. (A) */
+export interface RiskPaidAmountsParams {
+  agentId: string
+  asset: string
+  limit: number
+  excludeId?: string | undefined
+}
+
+/** {@link Store.riskHasPaidMerchant}. (A) */
+export interface RiskHasPaidMerchantParams {
+  agentId: string
+  merchantId: string
 }
 
 /** One recorded use of an open mandate ({@link Store.addMandateSpend}). */

@@ -70,6 +70,19 @@ export type ErrorCode =
   | 'GW_RAIL_TIMEOUT'
   | 'GW_CONFIG_INVALID'
   | 'GW_INTERNAL'
+  | 'GW_FX_UNAVAILABLE'
+  | 'GW_REFUND_EXCEEDS_CAPTURED'
+  | 'GW_REFUND_UNSUPPORTED'
+  | 'GW_TOKEN_INVALID'
+  | 'GW_TOKEN_EXPIRED'
+  | 'GW_TOKEN_USED'
+  | 'GW_TOKEN_REVOKED'
+  | 'GW_TOKEN_SCOPE_MISMATCH'
+  | 'GW_TOKEN_UNFUNDED'
+  | 'GW_WALLET_EXISTS'
+  | 'GW_WALLET_CONFLICT'
+  | 'GW_PAYMENT_DECLINED'
+  | 'GW_GATEWAY_UNREACHABLE'
 
 // ---- intent-event-type.json
 /**
@@ -174,6 +187,10 @@ export interface IntentPayer {
   address?: string
 }
 export interface FxQuote {
+  /**
+   * The quote's id (`fxq_…`); a re-quote gets a new one.
+   */
+  id?: string
   from: AssetId
   to: AssetId
   /**

@@ -53,6 +53,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pending approvals (admin, or a merchant's own), newest first
+         * @description Intents that policy parked in `requires_approval`, each with its review reasons, expiry and signed approval link.
+         */
+        get: operations["listApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{intent_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One approval (admin, the intent's merchant, or its agent with scope approvals:read)
+         * @description The original review reasons, the decision (who, when, why) or the expiry; `approve_url` for deciders while pending.
+         */
+        get: operations["getApproval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{intent_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve (admin or the intent's merchant); the agent's protocol retry then settles the intent
+         * @description Policy runs again with the approval (review rules stand down; hard limits still apply and may decline it). An approval past its TTL expires the intent instead.
+         */
+        post: operations["approveApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{intent_id}/decide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed approval link (no API key; HMAC over intent id and expiry)
+         * @description JSON by default; with `Accept: text/html` a page with Approve / Deny buttons. UCP sends this URL as `continue_url`.
+         */
+        get: operations["showApprovalLink"];
+        put?: never;
+        /** Approve or deny through the signed link (actor `approver:link`); repeating the same decision answers it again */
+        post: operations["decideByApprovalLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{intent_id}/deny": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deny (admin or the intent's merchant); the intent is canceled (approval_denied) and never settles */
+        post: operations["denyApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/capabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What this gateway supports (any valid key)
+         * @description The protocol surfaces mounted, the rails registered with the instruments each settles and every endpoint's breaker state, and the assets of the registry with their decimals. The MCP tool list_capabilities returns it.
+         */
+        get: operations["getCapabilities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disputes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dispute */
+        get: operations["getDispute"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/disputes/{id}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dispute's evidence bundle (intent, audit chain excerpt and its verification, authorisation and mandates, receipts) */
+        get: operations["getDisputeEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/intents": {
         parameters: {
             query?: never;
@@ -109,6 +261,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/intents/{id}/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Open a dispute on a paid intent; its evidence bundle is built and frozen now */
+        post: operations["createDispute"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/intents/{id}/events": {
         parameters: {
             query?: never;
@@ -120,6 +289,55 @@ export interface paths {
         get: operations["listIntentEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/intents/{id}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The refunds of an intent, oldest first */
+        get: operations["listIntentRefunds"];
+        put?: never;
+        /**
+         * Refund (part of) a settled intent on its rail (merchant, admin, or the intent's agent with refunds:write)
+         * @description Idempotent: the Idempotency-Key replays the stored answer, and is also the refund's dedupe key, so the same key never makes a second refund. The rail call uses the refund id as its own idempotency key. A refund whose rail outcome is unknown stays `pending`; repeating the request finishes it.
+         */
+        post: operations["createRefund"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create AND pay a payment (agent keys with payments:write)
+         * @description Creates a canonical intent (origin protocol `gateway`) and pays it at once through the
+         *     pipeline: wallet policy (caps, allow-list, categories, approval threshold) and the other
+         *     policy engines, routing, the rail. Answers 201 with the intent: `succeeded`, `processing`
+         *     (the rail outcome is being reconciled), `requires_approval` (a person must approve; retry
+         *     with the same `reference` after approval to settle), or `failed` with `status_reason`
+         *     (e.g. `daily_limit_exceeded`, `wallet_consent_revoked`, a rail decline). The same
+         *     `reference` (or, without one, the same `Idempotency-Key`) never pays twice; a retry of an
+         *     existing payment answers 200. With `token` (a scoped single-use token), the token's wallet
+         *     and funding instrument pay; `instrument` may then be omitted.
+         */
+        post: operations["createPayment"];
         delete?: never;
         options?: never;
         head?: never;
@@ -143,10 +361,167 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/refunds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One refund */
+        get: operations["getRefund"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a scoped single-use token (agent keys with tokens:write, for their own wallet; admin keys)
+         * @description The token string is returned and never stored (only its SHA-256 and signed claims; not even as the idempotent answer - the same Idempotency-Key and body re-sign the stored claims and return the same token, another body is 422). It pays once, at most max_amount, the one merchant, before it expires.
+         */
+        post: operations["createScopedToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A scoped token's state and scope (admin keys; agents for their own tokens), never the token string */
+        get: operations["getScopedToken"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke an active token (idempotent); a used token cannot be revoked */
+        post: operations["revokeScopedToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create an agent wallet under a user (admin keys) */
+        post: operations["createWallet"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/wallets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A wallet with its spend today and this month (UTC) and what remains (admin keys; the owning agent with wallets:read) */
+        get: operations["getWallet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change a wallet's caps, lists, threshold, notifications or funding; `null` clears (admin keys) */
+        patch: operations["updateWallet"];
+        trace?: never;
+    };
+    "/v1/wallets/{id}/revoke-consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw the user's consent; every payment and every scoped token of the wallet stops at once (admin keys, idempotent) */
+        post: operations["revokeWalletConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Approval: {
+            agent_id: string;
+            amount: components["schemas"]["money"];
+            /**
+             * Format: uri
+             * @description Signed approval link (deciders only, while pending).
+             */
+            approve_url?: string;
+            /** Format: date-time */
+            decided_at?: string;
+            /** @description `admin:<id>`, `merchant:<id>`, `approver:link`, `system:approvals` (expiry). */
+            decided_by?: string;
+            /** @description approved | approval_denied | approval_expired, or the hard limit that declined an approved intent. */
+            decision_reason?: string;
+            /**
+             * Format: date-time
+             * @description When a still-pending approval is canceled (approval_expired).
+             */
+            expires_at: string;
+            intent_id: string;
+            intent_status: components["schemas"]["intent-status"];
+            merchant_id: string;
+            /** @description The review reasons policy gave when it parked the intent (deciding reason first). */
+            reasons: string[];
+            /** Format: date-time */
+            requested_at: string;
+            /** @enum {string} */
+            status: "pending" | "approved" | "denied" | "expired";
+        };
+        ApprovalList: {
+            data: components["schemas"]["Approval"][];
+            has_more: boolean;
+            next_cursor?: string;
+        };
         /**
          * AssetId
          * @description `iso4217:XXX` for fiat, or a CAIP-19 asset id for tokens (`eip155:8453/erc20:0x833589fcd6edb6e08f4c7c32d4f71b54bda02913`).
@@ -176,6 +551,41 @@ export interface components {
             to_status: components["schemas"]["intent-status"];
             type: components["schemas"]["intent-event-type"];
         };
+        Capabilities: {
+            assets: {
+                decimals: number;
+                /** @description `iso4217:XXX` or CAIP-19. */
+                id: string;
+                /** @enum {string} */
+                kind: "fiat" | "token";
+                network?: string;
+                symbol: string;
+            }[];
+            /** @description `gateway` (this API) first, then each protocol surface found mounted (acp, ucp, ap2, x402, mpp, mcp). */
+            protocols: {
+                /** @description Path of its discovery document, when it has one. */
+                discovery?: string;
+                protocol: string;
+            }[];
+            rails: {
+                /** @description Whether any endpoint's breaker lets calls through. */
+                available: boolean;
+                endpoints: {
+                    endpoint: string;
+                    /** @enum {string} */
+                    state: "closed" | "half_open" | "open";
+                }[];
+                instruments: string[];
+                rail: string;
+            }[];
+        };
+        CategoryList: string[];
+        CreateDisputeRequest: {
+            amount?: components["schemas"]["money"];
+            note?: string;
+            /** @description Reason code, e.g. fraudulent, product_not_received, duplicate. */
+            reason: string;
+        };
         CreateIntentRequest: {
             amount: components["schemas"]["money"];
             instrument: {
@@ -197,6 +607,106 @@ export interface components {
             /** @description Your own reference; becomes origin.ref. */
             reference?: string;
         };
+        CreatePaymentRequest: {
+            amount: components["schemas"]["money"];
+            /** @description What pays. Required unless `token` is given. `credential` is the rail's secret (an EIP-3009 authorization and signature, a delegation id); it is used once and never stored or echoed. For `alipay.agreement`, `ref` is the agreement number. */
+            instrument?: {
+                credential?: {
+                    [key: string]: unknown;
+                };
+                network?: string;
+                ref?: string;
+                /** @enum {string} */
+                type: "evm.eip3009" | "evm.permit2" | "alipay.agreement" | "card.vault_token" | "gateway.token";
+            };
+            /** @description Required when several merchants are configured. */
+            merchant_id?: string;
+            /** @description `category` here overrides the merchant's configured category for wallet rules. */
+            metadata?: {
+                [key: string]: string;
+            };
+            /** @description Your reference: unique per agent; the same reference never pays twice. */
+            reference?: string;
+            /** @description A scoped single-use token (gwt_…): the authorization becomes gateway.token. */
+            token?: string;
+            /** @description Default: the agent's default wallet (its oldest). */
+            wallet_id?: string;
+        };
+        CreateRefundRequest: {
+            /** @description In the intent asset; default: everything not yet refunded. */
+            amount?: components["schemas"]["money"];
+            reason?: string;
+        };
+        /** @description Send exactly one of expires_in_seconds and expires_at. */
+        CreateScopedTokenRequest: {
+            category?: string;
+            /** Format: date-time */
+            expires_at?: string;
+            /** @description Exactly one of expires_in_seconds, expires_at. */
+            expires_in_seconds?: number;
+            max_amount: components["schemas"]["money"];
+            merchant_id: string;
+            /** @description Default (agent keys): the agent's default wallet. Required for admin keys. */
+            wallet_id?: string;
+        };
+        CreateWalletRequest: {
+            agent_id: string;
+            approval_threshold?: components["schemas"]["NullableMinorUnits"];
+            asset: components["schemas"]["asset-id"];
+            blocked_categories?: components["schemas"]["CategoryList"];
+            funding?: components["schemas"]["WalletFundingInput"];
+            /** @description Default: a generated wal_… id. */
+            id?: string;
+            limits?: components["schemas"]["WalletLimitsInput"];
+            merchant_allow_list?: components["schemas"]["MerchantIdList"];
+            notify_thresholds_pct?: components["schemas"]["NotifyThresholds"];
+            user_id: string;
+        };
+        DecideApprovalRequest: {
+            /** @description Recorded with the decision in the audit chain. */
+            note?: string;
+        };
+        DecideByLinkRequest: {
+            /** @enum {string} */
+            decision?: "approve" | "deny";
+            note?: string;
+        };
+        Dispute: {
+            amount: components["schemas"]["money"];
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            intent_id: string;
+            merchant_id: string;
+            note?: string;
+            /** @constant */
+            object: "dispute";
+            reason: string;
+            /** @enum {string} */
+            status: "open" | "won" | "lost" | "closed";
+            /** Format: date-time */
+            updated_at: string;
+        };
+        DisputeEvidence: {
+            audit: {
+                chain: {
+                    problem?: string;
+                    valid: boolean;
+                };
+                events: components["schemas"]["audit-event"][];
+                length: number;
+            };
+            authorization: Record<string, never>;
+            /** Format: date-time */
+            generated_at: string;
+            intent: components["schemas"]["payment-intent"];
+            mandates: Record<string, never>[];
+            receipts: {
+                attempts: Record<string, never>[];
+                refunds: Record<string, never>[];
+                settlement?: Record<string, never>;
+            };
+        };
         Error: {
             error: {
                 code: components["schemas"]["error-code"];
@@ -212,7 +722,7 @@ export interface components {
          * @description Stable gateway error codes; the catalogue (core/errors/catalog.ts) gives each its HTTP status, retryability and title.
          * @enum {string}
          */
-        "error-code": "GW_BAD_REQUEST" | "GW_SCHEMA_INVALID" | "GW_BODY_TOO_LARGE" | "GW_UNSUPPORTED_MEDIA_TYPE" | "GW_UNAUTHENTICATED" | "GW_FORBIDDEN" | "GW_NOT_FOUND" | "GW_METHOD_NOT_ALLOWED" | "GW_IDEMPOTENCY_KEY_INVALID" | "GW_IDEMPOTENCY_KEY_REQUIRED" | "GW_IDEMPOTENCY_CONFLICT" | "GW_IDEMPOTENCY_IN_FLIGHT" | "GW_INTENT_CONFLICT" | "GW_INVALID_TRANSITION" | "GW_AMOUNT_INVALID" | "GW_ASSET_UNKNOWN" | "GW_REPLAY" | "GW_RATE_LIMITED" | "GW_STORE_UNAVAILABLE" | "GW_RAIL_UNAVAILABLE" | "GW_RAIL_TIMEOUT" | "GW_CONFIG_INVALID" | "GW_INTERNAL";
+        "error-code": "GW_BAD_REQUEST" | "GW_SCHEMA_INVALID" | "GW_BODY_TOO_LARGE" | "GW_UNSUPPORTED_MEDIA_TYPE" | "GW_UNAUTHENTICATED" | "GW_FORBIDDEN" | "GW_NOT_FOUND" | "GW_METHOD_NOT_ALLOWED" | "GW_IDEMPOTENCY_KEY_INVALID" | "GW_IDEMPOTENCY_KEY_REQUIRED" | "GW_IDEMPOTENCY_CONFLICT" | "GW_IDEMPOTENCY_IN_FLIGHT" | "GW_INTENT_CONFLICT" | "GW_INVALID_TRANSITION" | "GW_AMOUNT_INVALID" | "GW_ASSET_UNKNOWN" | "GW_REPLAY" | "GW_RATE_LIMITED" | "GW_STORE_UNAVAILABLE" | "GW_RAIL_UNAVAILABLE" | "GW_RAIL_TIMEOUT" | "GW_CONFIG_INVALID" | "GW_INTERNAL" | "GW_FX_UNAVAILABLE" | "GW_REFUND_EXCEEDS_CAPTURED" | "GW_REFUND_UNSUPPORTED" | "GW_TOKEN_INVALID" | "GW_TOKEN_EXPIRED" | "GW_TOKEN_USED" | "GW_TOKEN_REVOKED" | "GW_TOKEN_SCOPE_MISMATCH" | "GW_TOKEN_UNFUNDED" | "GW_WALLET_EXISTS" | "GW_WALLET_CONFLICT" | "GW_PAYMENT_DECLINED" | "GW_GATEWAY_UNREACHABLE";
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -244,6 +754,9 @@ export interface components {
             has_more: boolean;
             next_cursor?: string;
         };
+        MerchantIdList: string[];
+        /** @description Integer minor units of the wallet asset, as a decimal string. */
+        MinorUnits: string;
         /**
          * Money
          * @description An amount in integer minor units of an asset. Never a float: `value` is a decimal string of the minor-unit integer; the asset's exponent comes from the asset registry, never from the message.
@@ -253,6 +766,8 @@ export interface components {
             /** @description Non-negative integer in minor units, as a decimal string without sign, leading zeros, exponent or fraction ("1999" is 19.99 USD). */
             value: string;
         };
+        NotifyThresholds: number[];
+        NullableMinorUnits: components["schemas"]["MinorUnits"] | null;
         /**
          * PaymentIntent
          * @description The canonical payment intent (DESIGN §2): every protocol message that moves money is normalised into one of these.
@@ -279,6 +794,8 @@ export interface components {
                 /** Format: date-time */
                 expires_at: string;
                 from: components["schemas"]["asset-id"];
+                /** @description The quote's id (`fxq_…`); a re-quote gets a new one. */
+                id?: string;
                 /** @description Units of `to` per unit of `from`, as an exact decimal string. */
                 rate: string;
                 source: string;
@@ -389,6 +906,121 @@ export interface components {
                 rail: string;
             }[];
         };
+        Refund: {
+            amount: components["schemas"]["money"];
+            /** Format: date-time */
+            created_at: string;
+            failure_code?: string;
+            id: string;
+            intent_id: string;
+            merchant_id: string;
+            /** @constant */
+            object: "refund";
+            rail: string;
+            /** @description What the rail moves, in the settlement asset (differs from amount after FX). */
+            rail_amount: components["schemas"]["money"];
+            /** @description The rail reference: Antom refundId, Alipay trade_no:out_request_no, transaction hash. */
+            rail_ref?: string;
+            reason?: string;
+            /** @enum {string} */
+            status: "pending" | "succeeded" | "failed";
+            /** Format: date-time */
+            updated_at: string;
+        };
+        RefundList: {
+            data: components["schemas"]["Refund"][];
+        };
+        ScopedToken: {
+            agent_id: string;
+            category?: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            id: string;
+            max_amount: components["schemas"]["money"];
+            merchant_id: string;
+            /** @constant */
+            object: "scoped_token";
+            /** Format: date-time */
+            revoked_at?: string;
+            /** @enum {string} */
+            status: "active" | "used" | "revoked" | "expired";
+            /** Format: date-time */
+            used_at?: string;
+            used_by_intent?: string;
+            wallet_id: string;
+        };
+        ScopedTokenCreated: components["schemas"]["ScopedToken"] & {
+            /** @description gwt_<id>.<kid>.<HMAC-SHA256>; shown once, never stored. */
+            token: string;
+        };
+        UpdateWalletRequest: {
+            approval_threshold?: components["schemas"]["NullableMinorUnits"];
+            blocked_categories?: components["schemas"]["CategoryList"];
+            /**
+             * @description Grant consent again after a revocation.
+             * @enum {string}
+             */
+            consent?: "granted";
+            funding?: components["schemas"]["WalletFundingInput"];
+            limits?: components["schemas"]["WalletLimitsInput"];
+            merchant_allow_list?: components["schemas"]["MerchantIdList"];
+            notify_thresholds_pct?: components["schemas"]["NotifyThresholds"];
+        };
+        Wallet: {
+            agent_id: string;
+            approval_threshold?: components["schemas"]["MinorUnits"];
+            asset: components["schemas"]["asset-id"];
+            blocked_categories: string[];
+            /** @enum {string} */
+            consent: "granted" | "revoked";
+            /** Format: date-time */
+            consent_revoked_at?: string;
+            /** Format: date-time */
+            created_at: string;
+            funding?: {
+                instrument?: Record<string, never>;
+            };
+            id: string;
+            limits: {
+                daily?: components["schemas"]["MinorUnits"];
+                monthly?: components["schemas"]["MinorUnits"];
+                per_transaction?: components["schemas"]["MinorUnits"];
+            };
+            merchant_allow_list: string[];
+            notify_thresholds_pct: number[];
+            /** @description Room left under each configured cap (absent for an absent cap). */
+            remaining: {
+                day?: components["schemas"]["MinorUnits"];
+                month?: components["schemas"]["MinorUnits"];
+                per_transaction?: components["schemas"]["MinorUnits"];
+            };
+            /** @description Reserved spend (payments not failed or canceled) in the current UTC day and month. */
+            spent: {
+                day: components["schemas"]["MinorUnits"];
+                month: components["schemas"]["MinorUnits"];
+            };
+            /** Format: date-time */
+            updated_at: string;
+            user_id: string;
+            version: number;
+        };
+        WalletFundingInput: {
+            instrument: {
+                ref?: string;
+                /** @enum {string} */
+                type: "evm.eip3009" | "evm.permit2" | "alipay.agreement" | "card.vault_token" | "gateway.token";
+            } & {
+                [key: string]: unknown;
+            };
+        } | null;
+        /** @description Caps in minor units of the wallet asset (`null` clears one); days and months are UTC calendar days and months. */
+        WalletLimitsInput: {
+            daily?: components["schemas"]["NullableMinorUnits"];
+            monthly?: components["schemas"]["NullableMinorUnits"];
+            per_transaction?: components["schemas"]["NullableMinorUnits"];
+        };
     };
     responses: {
         /** @description An error in the gateway's wire shape. */
@@ -402,9 +1034,12 @@ export interface components {
         };
     };
     parameters: {
+        ApprovalIntentId: string;
+        DisputeId: string;
         /** @description 1–255 printable ASCII characters. */
         IdempotencyKey: string;
         IntentId: string;
+        WalletId: string;
     };
     requestBodies: never;
     headers: never;
@@ -479,6 +1114,260 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+        };
+    };
+    listApprovals: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                /** @description Admin only. */
+                merchant_id?: string;
+                status?: "pending";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of pending approvals. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalList"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+        };
+    };
+    getApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    approveApproval: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DecideApprovalRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval after the decision. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    showApprovalLink: {
+        parameters: {
+            query: {
+                exp: string;
+                sig: string;
+            };
+            header?: never;
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval (or an HTML page). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                    "text/html": string;
+                };
+            };
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    decideByApprovalLink: {
+        parameters: {
+            query: {
+                /** @description Instead of the body (HTML forms). */
+                decision?: "approve" | "deny";
+                exp: string;
+                sig: string;
+            };
+            header?: never;
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DecideByLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval after the decision. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    denyApproval: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DecideApprovalRequest"];
+            };
+        };
+        responses: {
+            /** @description The approval after the decision. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    getCapabilities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Capabilities. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Capabilities"];
+                };
+            };
+            401: components["responses"]["Error"];
+        };
+    };
+    getDispute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["DisputeId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dispute. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dispute"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    getDisputeEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["DisputeId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The evidence bundle, as frozen when the dispute was opened. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputeEvidence"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
         };
     };
     listIntents: {
@@ -601,6 +1490,39 @@ export interface operations {
             409: components["responses"]["Error"];
         };
     };
+    createDispute: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDisputeRequest"];
+            };
+        };
+        responses: {
+            /** @description The dispute. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dispute"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
     listIntentEvents: {
         parameters: {
             query?: never;
@@ -625,6 +1547,110 @@ export interface operations {
             404: components["responses"]["Error"];
         };
     };
+    listIntentRefunds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Refunds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RefundList"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    createRefund: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["IntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateRefundRequest"];
+            };
+        };
+        responses: {
+            /** @description The refund (succeeded, failed with failure_code, or pending while the rail outcome is unknown). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+        };
+    };
+    createPayment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePaymentRequest"];
+            };
+        };
+        responses: {
+            /** @description The existing payment of this reference (never paid twice). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["payment-intent"];
+                };
+            };
+            /** @description Created and decided; see `status` and `status_reason`. */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["payment-intent"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+            422: components["responses"]["Error"];
+            503: components["responses"]["Error"];
+            504: components["responses"]["Error"];
+        };
+    };
     listRails: {
         parameters: {
             query?: never;
@@ -645,6 +1671,232 @@ export interface operations {
             };
             401: components["responses"]["Error"];
             403: components["responses"]["Error"];
+        };
+    };
+    getRefund: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The refund. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    createScopedToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateScopedTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The token, with the token string (shown once). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScopedTokenCreated"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    getScopedToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScopedToken"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    revokeScopedToken: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revoked token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScopedToken"];
+                };
+            };
+            401: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    createWallet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWalletRequest"];
+            };
+        };
+        responses: {
+            /** @description The wallet. */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    getWallet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["WalletId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The wallet. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+        };
+    };
+    updateWallet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["WalletId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWalletRequest"];
+            };
+        };
+        responses: {
+            /** @description The wallet. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            400: components["responses"]["Error"];
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
+            409: components["responses"]["Error"];
+        };
+    };
+    revokeWalletConsent: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["WalletId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The wallet, `consent` = `revoked`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            401: components["responses"]["Error"];
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
         };
     };
 }

@@ -28,7 +28,8 @@ export function devAcpMountOptions(d: DevAcpInput): AcpMountOptions {
     // Dev only: a deterministic key per data dir, so tokens survive a restart. Production reads it from config ({ env }).
     vault: { encryptionKey: createHash('sha256').update(`acp-vault:${d.secretSeed}`).digest('hex') },
     handlers: {
-      ...(d.alipay ? { card: {}, alipayAgreement: {} } : {}),
+      // gatewayToken (issue 10, T): scoped tokens charge the wallet's Alipay agreement.
+      ...(d.alipay ? { card: {}, alipayAgreement: {}, gatewayToken: {} } : {}),
       ...(d.chain
         ? {
             eip3009: {

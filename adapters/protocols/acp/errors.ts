@@ -63,6 +63,24 @@ const DEFAULT_CODE: Record<ErrorCode, string> = {
   GW_RAIL_TIMEOUT: 'processing_timeout',
   GW_CONFIG_INVALID: 'processing_error',
   GW_INTERNAL: 'processing_error',
+  // routing and FX (R)
+  GW_FX_UNAVAILABLE: 'service_unavailable',
+  // refunds and disputes (D)
+  GW_REFUND_EXCEEDS_CAPTURED: 'refund_exceeds_captured',
+  GW_REFUND_UNSUPPORTED: 'refund_unsupported',
+  // wallets and budgets (W)
+  GW_WALLET_EXISTS: 'conflict',
+  GW_WALLET_CONFLICT: 'conflict',
+  // MCP server (issue 11)
+  GW_PAYMENT_DECLINED: 'payment_declined',
+  GW_GATEWAY_UNREACHABLE: 'service_unavailable',
+  // scoped single-use tokens (T)
+  GW_TOKEN_INVALID: 'invalid_credential',
+  GW_TOKEN_EXPIRED: 'credential_expired',
+  GW_TOKEN_USED: 'token_already_used',
+  GW_TOKEN_REVOKED: 'credential_revoked',
+  GW_TOKEN_SCOPE_MISMATCH: 'credential_scope_mismatch',
+  GW_TOKEN_UNFUNDED: 'payment_method_unavailable',
 }
 
 /**

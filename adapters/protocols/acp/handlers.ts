@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
-import type { IntentAuthorization, IntentInstrument, IntentPayer, Money } from '../../../core/intent/types.js'
+import type { IntentAuthorization, IntentInstrument, IntentPayer, Money, PaymentIntent } from '../../../core/intent/types.js'
 import type { RailRegistry } from '../../../core/rails/port.js'
+import { isScopedTokenString, recordScopedTokenUse, redeemScopedToken, releaseScopedTokenIfUnpaid, type ScopedTokenDeps } from '../../../core/tokens/index.js'
+import { isGatewayError } from '../../../core/errors/gatewayError.js'
 import { acpError } from './errors.js'
 import type { AcpMountOptions } from './options.js'
 import type { Json } from './session.js'
@@ -17,9 +19,9 @@ import type { Vault } from './vault.js'
  *   for exactly the session total (scaled to token units); settled on the EVM rail.
  * - `alipay_agreement` (`dev.agentswitch.alipay.agreement`): the credential token is the buyer's
  *   Alipay agreement number (代扣协议号); settled on the Alipay rail.
- * - Later (controls issue): `gateway_scoped_token` (`dev.agentswitch.scoped_token`): a `gst_…`
- *   single-use scoped token checked by the gateway's controls — it slots in as one more entry of
- *   {@link HANDLERS} whose `prepare` redeems the token with `store.transitionToken`, like the vault.
+ * - `gateway_token` (`com.agentswitch.gateway_token`): the credential token is a scoped single-use
+ *   token (`gwt_…`, `POST /v1/tokens`) redeemed by `core/tokens` (signature, scope, wallet consent,
+ *   single use across protocols and processes); charged on the wallet's funding instrument.
  */
 
 export const HANDLER_VERSION = '2026-04-17'
@@ -31,12 +33,17 @@ export interface HandlerContext {
   vault: Vault | undefined
   publicUrl: string
   pspMerchantId: string
+  /** Scoped-token redemption (issue 10, T): set when the gateway has a `tokens` section. */
+  tokens?: ScopedTokenDeps | undefined
+  /** The configured category of a merchant (scoped tokens bound to a category). */
+  merchantCategory?: ((merchantId: string) => string | undefined) | undefined
 }
 
 /** A prepared payment: what `processPayment` needs, plus what to do once the outcome is definitive. */
 export interface PreparedPayment {
   handlerId: string
-  rail: string
+  /** Forced rail family; absent: routing picks one for the instrument. */
+  rail?: string | undefined
   amount: Money
   instrument: IntentInstrument
   authorization: IntentAuthorization
@@ -44,8 +51,8 @@ export interface PreparedPayment {
   credential: unknown
   /** Part of the intent's dedupe key: one credential pays once. */
   credentialRef: string
-  /** After a definitive outcome (settled or declined): e.g. delete the vault card. */
-  finish?: (() => Promise<void>) | undefined
+  /** After a definitive outcome (settled or declined), with the intent: e.g. delete the vault card. */
+  finish?: ((intent?: PaymentIntent) => Promise<void>) | undefined
 }
 
 export interface PrepareParams {
@@ -56,6 +63,8 @@ export interface PrepareParams {
   token: string
   idempotencyKey: string
   now: Date
+  /** The authenticated agent completing the session. */
+  agentId?: string | undefined
 }
 
 interface HandlerDef {
@@ -208,7 +217,71 @@ const alipay: HandlerDef = {
   },
 }
 
-export const HANDLERS: readonly HandlerDef[] = [card, eip3009, alipay]
+const gatewayToken: HandlerDef = {
+  id: 'gateway_token',
+  offered: (ctx) => ctx.tokens !== undefined && ctx.options.handlers?.gatewayToken !== undefined,
+  advertise: (ctx) =>
+    base('gateway_token', 'com.agentswitch.gateway_token', 'Agent wallet (scoped token)', 3, {
+      requires_delegate_payment: false,
+      requires_pci_compliance: false,
+      config: {
+        merchant_id: ctx.options.merchantId,
+        credential_format: 'a scoped single-use token gwt_<id>.<kid>.<signature> issued by POST /v1/tokens for this merchant',
+        issue_url: `${ctx.publicUrl}/v1/tokens`,
+      },
+    }),
+  async prepare(ctx, p) {
+    if (!isScopedTokenString(p.token)) throw acpError('GW_TOKEN_INVALID', 'invalid_credential', 'the credential token must be a scoped token gwt_<id>.<kid>.<signature>', { param: TOKEN_PARAM })
+    const amount: Money = { value: String(p.total), asset: `iso4217:${p.currency.toUpperCase()}` }
+    // One presentation per session (completions of a session are serialised by its lock): a retry
+    // in the same session — after a crash, or after an approval — resumes the same redemption.
+    const redemptionKey = `acp:${p.sessionId}`
+    const tokens = ctx.tokens!
+    const merchantId = ctx.options.merchantId
+    let r
+    try {
+      r = await redeemScopedToken(tokens, {
+        token: p.token,
+        intent: { merchant_id: merchantId, amount, payer: { agent_id: p.agentId } },
+        merchantCategory: ctx.merchantCategory?.(merchantId),
+        via: 'acp',
+        redemptionKey,
+      })
+    } catch (e) {
+      // The token's own error, pointed at the credential (ACP `param`).
+      if (isGatewayError(e) && e.code.startsWith('GW_TOKEN_')) throw acpError(e.code, DEFAULT_TOKEN_CODES[e.code] ?? 'invalid_credential', e.message, { param: TOKEN_PARAM })
+      throw e
+    }
+    const tokenId = r.tokenId
+    return {
+      handlerId: 'gateway_token',
+      amount,
+      instrument: r.instrument,
+      authorization: { ...r.authorization, constraints: { ...r.authorization.constraints, handler: 'gateway_token' } },
+      payer: { ...(r.payer.user_id ? { user_id: r.payer.user_id } : {}), ...(r.payer.wallet_id ? { wallet_id: r.payer.wallet_id } : {}) },
+      credential: r.credential,
+      // One token makes one intent per session, until a payment that moved no money gives it back.
+      credentialRef: `${tokenId}:${r.generation}`,
+      finish: async (intent) => {
+        if (!intent) return
+        if (intent.status === 'succeeded') await recordScopedTokenUse(tokens, { tokenId, redemptionKey, intentId: intent.id })
+        else await releaseScopedTokenIfUnpaid(tokens, { tokenId, redemptionKey, intent })
+      },
+    }
+  },
+}
+
+/** ACP `code` of the scoped-token errors on the credential (the catalogue's defaults). */
+const DEFAULT_TOKEN_CODES: Record<string, string> = {
+  GW_TOKEN_INVALID: 'invalid_credential',
+  GW_TOKEN_EXPIRED: 'credential_expired',
+  GW_TOKEN_USED: 'token_already_used',
+  GW_TOKEN_REVOKED: 'credential_revoked',
+  GW_TOKEN_SCOPE_MISMATCH: 'credential_scope_mismatch',
+  GW_TOKEN_UNFUNDED: 'payment_method_unavailable',
+}
+
+export const HANDLERS: readonly HandlerDef[] = [card, eip3009, alipay, gatewayToken]
 
 /** The handlers offered for a session in `currency`. */
 export function offeredHandlers(ctx: HandlerContext, currency: string): Json[] {

@@ -16,6 +16,7 @@ import type { AcpMountOptions } from './options.js'
 import { ACP_VERSION, acpSchemas, type AcpRequestSchema } from './schemas.js'
 import { findProblems, priceSession, sessionObject, TERMINAL, type Json, type PriceResult, type SessionInputs } from './session.js'
 import { verifySignature } from './signature.js'
+import { scopedTokenSettings } from '../../../core/tokens/index.js'
 import { createVault, parseVaultKey, type Vault } from './vault.js'
 
 /** API versions we accept, newest first (the `supported_versions` of version errors). */
@@ -58,6 +59,12 @@ export function acpMount(options: AcpMountOptions): Mount {
     const configured = options.publicUrl ?? deps.config.server.publicUrl
     // Without a configured public URL, the first request's own origin is used (dev mode, tests).
     const hctx: HandlerContext = { options, rails: deps.rails, vault, publicUrl: configured?.replace(/\/+$/, '') ?? '', pspMerchantId: options.pspMerchantId ?? options.merchantId }
+    // issue 10, T: the gateway-token handler redeems scoped tokens when the gateway has a `tokens` section.
+    const tokenSettings = scopedTokenSettings(deps.config)
+    if (tokenSettings) {
+      hctx.tokens = { store: deps.store, settings: tokenSettings, clock }
+      hctx.merchantCategory = (id) => deps.config.merchants.find((m) => m.id === id)?.category
+    }
     const orderUrlBase = (): string => options.orderUrlBase ?? `${hctx.publicUrl}/acp/orders/`
     const learnOrigin: RequestHandler = (req, _res, next) => {
       if (!hctx.publicUrl) hctx.publicUrl = `${req.protocol}://${req.get('host') ?? `127.0.0.1:${deps.config.server.port}`}`
@@ -263,7 +270,10 @@ export function acpMount(options: AcpMountOptions): Mount {
         // Another completion holds the session (its answer, or GET, tells the outcome).
         throw acpError('GW_INTENT_CONFLICT', 'complete_in_progress', 'another completion of this session is under way; poll GET for its outcome', { headers: { 'Retry-After': '1' } })
       }
-      if (rec.status !== 'ready_for_payment') {
+      // Approvals (issue 10, A): a session pending approval is completed again with the SAME dedupe
+      // key (the same intent): approved → it settles with this credential; pending → still pending_approval.
+      const awaitingKey = rec.status === 'pending_approval' ? doc.pending?.dedupeKey : undefined
+      if (rec.status !== 'ready_for_payment' && awaitingKey === undefined) {
         throw acpError('GW_INVALID_TRANSITION', 'not_ready_for_payment', `the session is ${rec.status}; resolve its messages before completing`, { param: '$.status' })
       }
       const pd = b['payment_data'] as Json
@@ -298,9 +308,10 @@ export function acpMount(options: AcpMountOptions): Mount {
           total,
           token,
           idempotencyKey: req.get('idempotency-key')!,
+          agentId: principal.id,
           now,
         })
-        const dedupeKey = `acp:${rec.id}:${prepared.handlerId}:${prepared.credentialRef}`
+        const dedupeKey = awaitingKey ?? `acp:${rec.id}:${prepared.handlerId}:${prepared.credentialRef}`
         lockedDoc = { ...lockedDoc, pending: { handlerId: prepared.handlerId, dedupeKey, ...(prepared.handlerId === 'card_vault' ? { tokenId: token } : {}) } }
         result = await processPayment(
           { store: deps.store, assets: deps.assets, destinationsFor: deps.destinationsFor, rails: deps.rails, policy: deps.policy, clock },
@@ -323,7 +334,8 @@ export function acpMount(options: AcpMountOptions): Mount {
       } catch (err) {
         // Nothing is known to have moved: the session is payable again (the dedupe key keeps a retry
         // with the same credential from paying twice).
-        await save(rec, { ...doc, session: { ...doc.session, status: 'ready_for_payment' } }, 'ready_for_payment').catch(() => undefined)
+        const back = awaitingKey === undefined ? 'ready_for_payment' : 'pending_approval'
+        await save(rec, { ...doc, session: { ...doc.session, status: back } }, back).catch(() => undefined)
         throw err
       }
       const final = await applyOutcome(rec, lockedDoc, result.intent, result.kind === 'declined' ? result.reasons : undefined, prepared)
@@ -352,7 +364,7 @@ export function acpMount(options: AcpMountOptions): Mount {
     ): Promise<{ doc: SessionDoc; session: Json }> {
       const now = clock()
       const finishToken = async (): Promise<void> => {
-        if (prepared?.finish) await prepared.finish()
+        if (prepared?.finish) await prepared.finish(intent)
         else if (doc.pending?.tokenId && vault) await vault.finish(doc.pending.tokenId)
       }
       if (intent.status === 'succeeded') {
@@ -427,6 +439,23 @@ export function acpMount(options: AcpMountOptions): Mount {
       })
       await deps.store.enqueueOutbox(rows)
     }
+
+    // --- refunds (issue 10, D): `order_update` with the refund adjustments and `amount_refunded` ---
+    // Committed by the refund pipeline in the same transaction as the intent change.
+    ;(deps.refundWebhooks ??= []).push(async ({ intent, at }) => {
+      if (intent.origin.protocol !== 'acp' || intent.merchant_id !== options.merchantId) return []
+      const to = Object.hasOwn(agentHooks, intent.payer.agent_id) ? `acp-agent:${intent.payer.agent_id}` : destination
+      const rec = to ? await deps.store.getCheckoutSession(intent.origin.ref) : undefined
+      if (!to || !rec) return []
+      const order = makeOrder(rec.id, rec.doc as SessionDoc, intent)
+      const currency = intent.amount.asset.startsWith('iso4217:') ? intent.amount.asset.slice('iso4217:'.length).toLowerCase() : undefined
+      const done = (intent.refunds ?? []).filter((r) => r.status === 'succeeded')
+      const refunded = done.reduce((sum, r) => sum + BigInt(r.amount.value), 0n)
+      const adjustments = done.map((r) => ({ id: r.id, type: 'refund', status: 'completed', occurred_at: r.created_at, amount: Number(r.amount.value), ...(currency ? { currency } : {}), ...(r.reason ? { description: r.reason } : {}) }))
+      const totals = [...((order['totals'] as Json[] | undefined) ?? []).filter((t) => t['type'] !== 'amount_refunded'), { type: 'amount_refunded', display_text: 'Refunded', amount: Number(refunded) }]
+      const id = newId('evt')
+      return [{ id, type: 'acp.order_update', destination: to, aggregateId: rec.id, createdAt: at, payload: JSON.stringify({ type: 'order_update', data: { ...order, adjustments, totals } }) }]
+    })
 
     // --- delegate payment (PSP role) -------------------------------------------------------------
 

@@ -42,6 +42,8 @@ export interface AcpMountOptions {
     eip3009?: AcpEip3009HandlerOptions | undefined
     /** Alipay agreement (代扣): the credential token is the agreement number. */
     alipayAgreement?: { rail?: string | undefined; currencies?: string[] | undefined } | undefined
+    /** Scoped single-use tokens (`gwt_…`, issue 10 T): needs the gateway's `tokens` section; charged on the token wallet's funding instrument. */
+    gatewayToken?: Record<string, never> | undefined
   }
   /** The delegate-payment vault (PSP role). Without it, the vault endpoint answers 404 and the card handler is not offered. */
   vault?: { encryptionKey: string; keyId?: string | undefined } | undefined

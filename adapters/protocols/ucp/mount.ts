@@ -18,6 +18,7 @@ import { buildOrder, type OrderDoc } from './order.js'
 import { payCheckout, registerMockRail, handlerDeclarations, type Ap2Check, type PayResult } from './payment.js'
 import { verifyUcpMandates } from './ap2Check.js'
 import { orderWebhookRow, ucpOutboxDestination } from './webhooks.js'
+import { approvalUrl } from '../../../core/approvals/link.js'
 
 const SPEC = 'https://ucp.dev/2026-04-08/specification'
 const SCHEMA = 'https://ucp.dev/2026-04-08/schemas/shopping'
@@ -29,6 +30,8 @@ export interface StoredCheckout {
   /** Complete attempts so far (each attempt has its own payment dedupe key). */
   attempts: number
   intentId?: string | undefined
+  /** Approvals (issue 10, A): the attempt whose intent awaits a person; the next complete retries it (same dedupe key). */
+  approvalAttempt?: number | undefined
 }
 
 /** What we store per order (record `protocol: 'ucp.order'`). */
@@ -310,15 +313,20 @@ export function ucpMount(options: UcpOptions): Mount {
       let { rec, s } = found
       if (isTerminal(s.checkout.status) || s.checkout.status === 'complete_in_progress')
         return sendTransportError(res, 409, 'invalid_state', `a ${s.checkout.status} checkout cannot be completed`)
-      const blockers = completeBlockers(s.checkout, n.capabilities)
+      // Approvals (issue 10, A): a checkout escalated for approval completes again with the same
+      // attempt (so the same intent): approved → it settles with this credential; pending → escalated again.
+      const awaiting = s.approvalAttempt !== undefined && s.checkout.status === 'requires_escalation'
+      const { continue_url: _cu, messages: _msgs, ...unescalated } = s.checkout
+      const base: CheckoutDoc = awaiting ? { ...unescalated, status: 'ready_for_complete' } : found.s.checkout
+      const blockers = awaiting ? undefined : completeBlockers(s.checkout, n.capabilities)
       if (blockers) return sendCheckout(res, 200, { ...s.checkout, messages: blockers }, n)
       const body = (typeof req.body === 'object' && req.body !== null ? req.body : {}) as Record<string, unknown>
       // Lock the session: a concurrent complete loses on the version check.
-      const attempt = s.attempts + 1
-      const locked: StoredCheckout = { ...s, attempts: attempt, checkout: { ...s.checkout, status: 'complete_in_progress' } }
+      const attempt = awaiting ? s.approvalAttempt! : s.attempts + 1
+      const locked: StoredCheckout = { ...s, attempts: Math.max(attempt, s.attempts), approvalAttempt: undefined, checkout: { ...base, status: 'complete_in_progress' } }
       rec = await saveCheckout(rec, locked)
       s = locked
-      const session = found.s.checkout
+      const session = base
       const ap2Check: Ap2Check = async ({ mandate, paymentMandate }) =>
         verifyUcpMandates({ options: o, key: o.signingKey, store: deps.store, checkoutMandate: mandate, paymentMandate, session, now: clock() })
       let result: PayResult
@@ -329,11 +337,18 @@ export function ucpMount(options: UcpOptions): Mount {
         if (isGatewayError(e) && e.code === 'GW_RAIL_TIMEOUT') return sendCheckout(res, 200, s.checkout, n)
         // Nothing was settled with certainty: unlock so the platform can retry (the dedupe key of a
         // submitted intent is per attempt, and an unknown outcome is reconciled on that intent).
-        await saveCheckout(rec, { ...s, checkout: found.s.checkout }).catch(() => undefined)
+        await saveCheckout(rec, { ...s, approvalAttempt: found.s.approvalAttempt, checkout: found.s.checkout }).catch(() => undefined)
         throw e
       }
+      if (result.kind === 'requires_approval') {
+        // DESIGN §4.3: UCP escalates with `requires_escalation` + `continue_url` (the signed approval link).
+        const message: UcpMessage = { type: 'error', code: 'approval_required', content: `a person must approve this payment (${result.reasons.join(', ') || 'review'}); open continue_url, then complete again`, severity: 'requires_buyer_review' }
+        const escalated: StoredCheckout = { ...s, intentId: result.intentId, approvalAttempt: attempt, checkout: { ...base, status: 'requires_escalation', messages: [message], continue_url: approvalUrl(deps.config, origin, result.intentId) } }
+        await saveCheckout(rec, escalated)
+        return sendCheckout(res, 200, escalated.checkout, n)
+      }
       if (result.kind === 'rejected' || result.kind === 'declined') {
-        const back: StoredCheckout = { ...s, checkout: { ...found.s.checkout, messages: result.messages } }
+        const back: StoredCheckout = { ...s, checkout: { ...base, messages: result.messages } }
         await saveCheckout(rec, back)
         return sendCheckout(res, 200, back.checkout, n)
       }
@@ -364,6 +379,28 @@ export function ucpMount(options: UcpOptions): Mount {
       if (!rec || rec.protocol !== 'ucp.order' || rec.merchantId !== o.merchantId) return undefined
       return { rec, s: rec.doc as StoredOrder }
     }
+    // --- refunds (issue 10, D): the order's `adjustments[]` carry each refund, then an order update webhook ---
+    // Rebuilt from the intent's refunds every time (idempotent); the webhook row commits with the intent change.
+    ;(deps.refundWebhooks ??= []).push(async ({ intent, at }) => {
+      if (intent.origin.protocol !== 'ucp' || intent.merchant_id !== o.merchantId) return []
+      const checkout = await deps.store.getCheckoutSession(intent.origin.ref)
+      const orderId = (checkout?.doc as StoredCheckout | undefined)?.checkout.order?.id
+      for (let attempt = 0; orderId && attempt < 3; attempt++) {
+        const found = await loadOrder(orderId)
+        if (!found) return []
+        const refunds = (intent.refunds ?? []).filter((r) => r.status === 'succeeded')
+        const ids = new Set(refunds.map((r) => r.id))
+        const adjustments = [
+          ...found.s.order.adjustments.filter((a) => !ids.has(String(a['id']))),
+          ...refunds.map((r) => ({ id: r.id, type: 'refund', occurred_at: r.created_at, status: 'completed', totals: [{ type: 'total', amount: -Number(r.amount.value) }], ...(r.reason ? { description: r.reason } : {}) })),
+        ]
+        const order: OrderDoc = { ...found.s.order, adjustments }
+        const saved = await deps.store.updateCheckoutSession({ ...found.rec, version: found.rec.version + 1, doc: { ...found.s, order }, updatedAt: at }, found.rec.version)
+        if (!saved.ok) continue
+        return found.s.webhookUrl ? [orderWebhookRow({ webhookUrl: found.s.webhookUrl, order, orderId, kind: 'updated', now: at })] : []
+      }
+      return []
+    })
     router.get('/orders/:id', async (req, res) => {
       const found = await loadOrder(String(req.params['id']))
       if (!found || !ownsSession(found.s, res)) return notFound(res, 'order')

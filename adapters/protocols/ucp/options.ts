@@ -51,6 +51,13 @@ export type UcpHandlerConfig =
       id: string
       name?: string | undefined
     }
+  | {
+      /** Scoped single-use tokens (issue 10, T): `credential.token` is a `gwt_…` token; charged on its wallet's funding instrument. */
+      kind: 'gateway.token'
+      id: string
+      /** Default `com.agentswitch.gateway_token`. */
+      name?: string | undefined
+    }
 
 /** Options of {@link ucpMount}. Money is always integer minor units of `currency`. */
 export interface UcpOptions {

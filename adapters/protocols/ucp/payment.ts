@@ -1,4 +1,5 @@
 import { isGatewayError } from '../../../core/errors/gatewayError.js'
+import { recordScopedTokenUse, redeemScopedToken, releaseScopedTokenIfUnpaid, scopedTokenSettings } from '../../../core/tokens/index.js'
 import type { IntentInstrument, PaymentIntent } from '../../../core/intent/types.js'
 import { processPayment, type ProcessPaymentReturnType } from '../../../core/pipeline/processPayment.js'
 import type { RailAdapter, RailRegistry } from '../../../core/rails/port.js'
@@ -9,7 +10,7 @@ import type { Negotiated } from './negotiation.js'
 import { CAP, UCP_VERSION, type UcpHandlerConfig, type UcpOptions } from './options.js'
 
 export const MOCK_RAIL = 'ucp_mock'
-const DEFAULT_NAMES: Record<UcpHandlerConfig['kind'], string> = { 'evm.eip3009': 'dev.agentswitch.evm_eip3009', 'alipay.agreement': 'dev.agentswitch.alipay.agreement', mock: 'dev.ucp.mock_payment' }
+const DEFAULT_NAMES: Record<UcpHandlerConfig['kind'], string> = { 'evm.eip3009': 'dev.agentswitch.evm_eip3009', 'alipay.agreement': 'dev.agentswitch.alipay.agreement', mock: 'dev.ucp.mock_payment', 'gateway.token': 'com.agentswitch.gateway_token' }
 
 function handlerName(h: UcpHandlerConfig): string {
   return h.name ?? DEFAULT_NAMES[h.kind]
@@ -24,7 +25,9 @@ export function handlerDeclarations(o: UcpOptions): Record<string, Array<Record<
         ? { network: h.network, asset: h.asset, pay_to: h.payTo, decimals: h.tokenDecimals, ...(h.tokenName ? { eip712_domain: { name: h.tokenName, version: h.tokenVersion ?? '1' } } : {}) }
         : h.kind === 'alipay.agreement'
           ? { currencies: [o.currency ?? 'USD'], credential_format: 'token = the Alipay agreement_no' }
-          : { environment: 'test' }
+          : h.kind === 'gateway.token'
+            ? { credential_format: 'token = a scoped single-use token gwt_<id>.<kid>.<signature> (POST /v1/tokens)', issue_url: `${o.publicBaseUrl.replace(/\/+$/, '')}/v1/tokens` }
+            : { environment: 'test' }
     ;(out[handlerName(h)] ??= []).push({ id: h.id, version: UCP_VERSION, config })
   }
   return out
@@ -54,7 +57,13 @@ export function registerMockRail(rails: RailRegistry, o: UcpOptions): void {
   rails.register(rail as RailAdapter)
 }
 
-export type PayResult = { kind: 'settled'; intentId: string } | { kind: 'processing'; intentId: string } | { kind: 'declined'; messages: UcpMessage[] } | { kind: 'rejected'; messages: UcpMessage[] }
+export type PayResult =
+  | { kind: 'settled'; intentId: string }
+  | { kind: 'processing'; intentId: string }
+  | { kind: 'declined'; messages: UcpMessage[] }
+  | { kind: 'rejected'; messages: UcpMessage[] }
+  /** Approvals (issue 10, A): a person must approve first; the checkout escalates with the signed approval link. */
+  | { kind: 'requires_approval'; intentId: string; reasons: string[] }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const err = (code: string, content: string, path?: string): UcpMessage => ({ type: 'error', code, content, severity: 'recoverable', ...(path ? { path } : {}) })
@@ -112,7 +121,9 @@ export async function payCheckout(p: {
   const deps = { store: p.deps.store, assets: p.deps.assets, destinationsFor: p.deps.destinationsFor, rails: p.deps.rails, policy: p.deps.policy }
   let r: ProcessPaymentReturnType
   try {
-    if (handler.kind === 'mock') {
+    if (handler.kind === 'gateway.token') {
+      return await payWithScopedToken(p, deps, common, credential['token'], total)
+    } else if (handler.kind === 'mock') {
       const instr: IntentInstrument = { type: 'gateway.token', ref: String(instrument['id'] ?? 'instrument').slice(0, 256) }
       r = await processPayment(deps, {
         ...common,
@@ -178,6 +189,7 @@ function mapOutcome(r: ProcessPaymentReturnType): PayResult {
     case 'declined':
       return { kind: 'declined', messages: [err('payment_failed', `the payment was declined (${r.reasons.join(', ') || 'declined'})`, '$.payment')] }
     case 'requires_approval':
+      return { kind: 'requires_approval', intentId: intent.id, reasons: r.reasons }
     case 'processing':
       return { kind: 'processing', intentId: intent.id }
     case 'existing':
@@ -186,4 +198,64 @@ function mapOutcome(r: ProcessPaymentReturnType): PayResult {
         return { kind: 'declined', messages: [err('payment_failed', `the payment was declined (${intent.status_reason ?? intent.status})`, '$.payment')] }
       return { kind: 'processing', intentId: intent.id }
   }
+}
+
+// --- scoped single-use tokens (issue 10, T) ----------------------------------------------------
+
+/** UCP message `code` of each scoped-token refusal (codes are open strings, DIGEST §10). */
+const TOKEN_CODES: Record<string, string> = {
+  GW_TOKEN_INVALID: 'credential_invalid',
+  GW_TOKEN_EXPIRED: 'credential_expired',
+  GW_TOKEN_USED: 'credential_already_used',
+  GW_TOKEN_REVOKED: 'credential_revoked',
+  GW_TOKEN_SCOPE_MISMATCH: 'credential_scope_mismatch',
+  GW_TOKEN_UNFUNDED: 'payment_failed',
+}
+
+/**
+ * The `com.agentswitch.gateway_token` handler: redeem the scoped token (single use across
+ * protocols and processes) for this checkout's total, then pay on its wallet's funding instrument.
+ * The UCP platform is not one of our API-key agents: the signed token itself binds the agent, who
+ * becomes the intent's payer. A refused token is a UCP error message on the credential.
+ */
+async function payWithScopedToken(
+  p: { deps: HttpAppDeps; options: UcpOptions; checkout: CheckoutDoc },
+  deps: Parameters<typeof processPayment>[0],
+  common: { merchantId: string; origin: { protocol: 'ucp'; version: string; ref: string }; actor: string; dedupeKey: string; metadata: Record<string, string> },
+  token: unknown,
+  total: number,
+): Promise<PayResult> {
+  const path = '$.payment.instruments[0].credential.token'
+  const settings = scopedTokenSettings(p.deps.config)
+  if (!settings) return { kind: 'rejected', messages: [err('payment_failed', 'scoped tokens are not configured on this gateway', path)] }
+  if (typeof token !== 'string') return { kind: 'rejected', messages: [err('credential_invalid', 'credential.token must be a scoped token gwt_<id>.<kid>.<signature>', path)] }
+  const tdeps = { store: p.deps.store, settings, clock: p.options.clock }
+  const amount = { value: String(total), asset: `iso4217:${p.checkout.currency}` }
+  const redemptionKey = common.dedupeKey
+  let redeemed
+  try {
+    redeemed = await redeemScopedToken(tdeps, {
+      token,
+      intent: { merchant_id: common.merchantId, amount },
+      merchantCategory: p.deps.config.merchants.find((m) => m.id === common.merchantId)?.category,
+      via: 'ucp',
+      redemptionKey,
+    })
+  } catch (e) {
+    if (isGatewayError(e) && e.code.startsWith('GW_TOKEN_')) return { kind: 'rejected', messages: [err(TOKEN_CODES[e.code] ?? 'payment_failed', e.message, path)] }
+    throw e
+  }
+  const r = await processPayment(deps, {
+    ...common,
+    actor: `agent:${redeemed.claims.agent_id}`,
+    payer: redeemed.payer,
+    amount,
+    instrument: redeemed.instrument,
+    authorization: { ...redeemed.authorization, constraints: { ...redeemed.authorization.constraints, handler: 'gateway_token', ucp_platform: common.actor.slice('agent:'.length) } },
+    credential: redeemed.credential,
+  })
+  const intent = r.intent
+  if (intent.status === 'succeeded') await recordScopedTokenUse(tdeps, { tokenId: redeemed.tokenId, redemptionKey, intentId: intent.id })
+  else await releaseScopedTokenIfUnpaid(tdeps, { tokenId: redeemed.tokenId, redemptionKey, intent })
+  return mapOutcome(r)
 }

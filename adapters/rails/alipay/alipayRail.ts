@@ -5,7 +5,8 @@ import type { Money, PaymentIntent } from '../../../core/intent/types.js'
 import { createAssetRegistry, type AssetRegistry } from '../../../core/money/assets.js'
 import { toAlipayYuan } from '../../../core/money/railFormats.js'
 import { settlementKey } from '../../../core/pipeline/settleIntent.js'
-import type { RailAdapter, RailOutcome, RailQueryParams, RailRefundOutcome, RailRefundParams, RailSettleParams } from '../../../core/rails/port.js'
+import type { RailAdapter, RailOutcome, RailQueryParams, RailRefundOutcome, RailRefundParams, RailRefundQueryOutcome, RailRefundQueryParams, RailSettleParams } from '../../../core/rails/port.js'
+import { classifyTransportCode, shouldFailover, shouldRetry, type AttemptResult } from '../../../core/routing/rules.js'
 import type { BreakerRegistry } from '../shared/breakers.js'
 import type { AlipayRailOptions } from './config.js'
 import { loadPrivateKey, loadPublicKey } from './keys.js'
@@ -175,15 +176,16 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
     p: { outTradeNo: string; yuan: string; subject: string; agreementNo: string; delegationId?: string | undefined; passback: string },
     avoid: string | undefined,
     signal: AbortSignal | undefined,
+    only?: readonly string[] | undefined,
   ): Promise<AlipayCallResult> => {
     if (!p.delegationId) {
-      return client.pay({ outTradeNo: p.outTradeNo, totalAmount: p.yuan, subject: p.subject, agreementNo: p.agreementNo, productCode: options.productCode, passbackParams: p.passback, notifyUrl: options.notifyUrl, avoid, signal })
+      return client.pay({ outTradeNo: p.outTradeNo, totalAmount: p.yuan, subject: p.subject, agreementNo: p.agreementNo, productCode: options.productCode, passbackParams: p.passback, notifyUrl: options.notifyUrl, avoid, only, signal })
     }
-    const pre = await client.prepay({ outTradeNo: p.outTradeNo, totalAmount: p.yuan, subject: p.subject, passbackParams: p.passback, notifyUrl: options.notifyUrl, avoid, signal })
+    const pre = await client.prepay({ outTradeNo: p.outTradeNo, totalAmount: p.yuan, subject: p.subject, passbackParams: p.passback, notifyUrl: options.notifyUrl, avoid, only, signal })
     if (!isAlipayOk(pre)) return pre
     const prepayId = pre.body['prepay_id']
     if (typeof prepayId !== 'string') throw new RailCallError('bad_response', 'no_prepay_id', pre.endpoint)
-    return client.delegationPay({ prepayId, agreementNo: p.agreementNo, delegationId: p.delegationId, avoid, signal })
+    return client.delegationPay({ prepayId, agreementNo: p.agreementNo, delegationId: p.delegationId, avoid, only, signal })
   }
 
   const refundStatusOf = async (outTradeNo: string, outRequestNo: string, avoid?: string, signal?: AbortSignal): Promise<RailRefundOutcome | 'absent'> => {
@@ -225,19 +227,26 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
       for (let attempt = 1; attempt <= maxPayAttempts; attempt++) {
         let r: AlipayCallResult
         try {
-          r = await sendOnce(send, avoid, p.signal)
+          r = await sendOnce(send, avoid, p.signal, p.endpoints)
         } catch (err) {
           if (err instanceof RailUnavailableError) return last
           if (!(err instanceof RailCallError)) throw err
-          // Unknown outcome: ask Alipay (preferably through another endpoint) before anything else.
-          log.warn({ outTradeNo, endpoint: err.endpoint, code: err.code, attempt }, 'alipay pay outcome unknown; querying')
+          // The retry and failover rules are core/routing's (shouldRetry, shouldFailover).
+          let result: AttemptResult = classifyTransportCode(err.code)
           last = { status: 'unknown', code: err.code, endpoint: err.endpoint }
-          avoid = err.endpoint
-          const q = await queryOutcome(outTradeNo, money.yuan, avoid, p.signal)
-          if (q.status === 'succeeded' || q.status === 'declined') return q
-          if (q.status === 'unknown') return { ...q, code: err.code }
-          // not_found: nothing moved, so the SAME out_trade_no may be sent again.
-          continue
+          if (result.kind === 'unknown') {
+            // Unknown outcome: ask Alipay (preferably through another endpoint) before anything else.
+            log.warn({ outTradeNo, endpoint: err.endpoint, code: err.code, attempt }, 'alipay pay outcome unknown; querying')
+            const q = await queryOutcome(outTradeNo, money.yuan, err.endpoint, p.signal)
+            if (q.status === 'succeeded' || q.status === 'declined') return q
+            if (q.status === 'unknown') return { ...q, code: err.code }
+            // not_found: nothing moved, so the SAME out_trade_no may be sent again.
+            result = { kind: 'not_processed' }
+          }
+          // Every endpoint reaches the same merchant account: one out_trade_no cannot be paid twice.
+          avoid = shouldFailover(result, 'endpoint') ? err.endpoint : undefined
+          if (shouldRetry(result, attempt, maxPayAttempts)) continue
+          return last
         }
         return payOutcome(r, outTradeNo, money.yuan, p.signal)
       }
@@ -281,6 +290,12 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
     async refundStatus(p) {
       const s = await refundStatusOf(outTradeNoFor(settlementKey(p.intent), prefix), requestNoFor(p.refundKey, prefix), undefined, p.signal)
       return s === 'absent' ? { status: 'unknown', code: 'refund_not_found' } : s
+    },
+
+    async queryRefund(p: RailRefundQueryParams): Promise<RailRefundQueryOutcome> {
+      // `alipay.trade.fastpay.refund.query` by out_request_no: no refund_status = nothing moved.
+      const s = await refundStatusOf(outTradeNoFor(settlementKey(p.intent), prefix), requestNoFor(p.refundKey, prefix), undefined, p.signal)
+      return s === 'absent' ? { status: 'not_found' } : s
     },
 
     closeTrade: (intent, signal) => client.close({ outTradeNo: outTradeNoFor(settlementKey(intent), prefix), signal }),

@@ -1,7 +1,7 @@
 import { isGatewayError } from '../../../core/errors/gatewayError.js'
 import type { Money, PaymentIntent } from '../../../core/intent/types.js'
 import { toAntomAmount, type AntomAmount } from '../../../core/money/railFormats.js'
-import type { RailAdapter, RailOutcome, RailQueryParams, RailRefundOutcome, RailRefundParams, RailSettleParams } from '../../../core/rails/port.js'
+import type { RailAdapter, RailOutcome, RailQueryParams, RailRefundOutcome, RailRefundParams, RailRefundQueryOutcome, RailRefundQueryParams, RailSettleParams } from '../../../core/rails/port.js'
 import type { RailExtras, RailFactoryContext } from './alipayRail.js'
 import { AntomClient, type AntomAnswer } from './antomClient.js'
 import type { AntomRailOptions } from './config.js'
@@ -216,6 +216,22 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
         return { status: 'declined', code: a.result.resultCode, message: a.result.resultMessage.slice(0, 200) }
       }
       return last
+    },
+
+    async queryRefund(p: RailRefundQueryParams): Promise<RailRefundQueryOutcome> {
+      // `inquiryRefund` by refundRequestId: REFUND_NOT_EXIST = nothing moved.
+      try {
+        const r = await client.inquiryRefund(requestNoFor(p.refundKey, prefix), { signal: p.signal })
+        if (r.result.resultStatus === 'S' && r.body['refundStatus'] === 'SUCCESS')
+          return { status: 'succeeded', reference: String(r.body['refundId']), refundedAt: isoOf(r.body['refundTime']) ?? clock().toISOString() }
+        if (r.result.resultStatus === 'S' && r.body['refundStatus'] === 'FAIL') return { status: 'declined', code: 'refund_failed' }
+        if (r.result.resultStatus === 'F' && r.result.resultCode === 'REFUND_NOT_EXIST') return { status: 'not_found' }
+        return { status: 'unknown', code: r.result.resultCode }
+      } catch (err) {
+        if (err instanceof RailCallError) return { status: 'unknown', code: err.code }
+        if (err instanceof RailUnavailableError) return { status: 'unknown', code: 'GW_RAIL_UNAVAILABLE' }
+        throw err
+      }
     },
 
     async shutdown() {

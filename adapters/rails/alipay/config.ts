@@ -116,8 +116,11 @@ export function parseAlipayRailsConfig(raw: unknown, env: Readonly<Record<string
   const out: { alipay?: AlipayRailOptions; antom?: AntomRailOptions } = {}
   if (data['alipay']) {
     const a = data['alipay'] as Raw
+    // The single-URL form (`gateway`) is one endpoint named `primary`.
+    const { gateway, ...rest } = a
+    if (!rest['endpoints'] && typeof gateway === 'string') rest['endpoints'] = [{ name: 'primary', url: gateway }]
     out.alipay = {
-      ...(a as unknown as AlipayRailOptions),
+      ...(rest as unknown as AlipayRailOptions),
       privateKey: secret(a['privateKey'] as SecretRef, 'rails.alipay.privateKey')!,
       alipayPublicKey: secret(a['alipayPublicKey'] as SecretRef, 'rails.alipay.alipayPublicKey')!,
       appAuthToken: secret(a['appAuthToken'] as SecretRef | undefined, 'rails.alipay.appAuthToken'),

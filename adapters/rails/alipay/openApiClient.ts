@@ -39,6 +39,8 @@ export interface CallOptions {
   notifyUrl?: string | undefined
   failover: FailoverMode
   avoid?: string | undefined
+  /** Routing's endpoint list for a send (restricts and orders); any endpoint when absent. */
+  only?: readonly string[] | undefined
   signal?: AbortSignal | undefined
 }
 
@@ -170,14 +172,14 @@ export class AlipayOpenApiClient {
    * {@link RailCallError} (unknown outcome) / `RailUnavailableError` (every breaker open: nothing sent).
    */
   async call(method: string, biz: Record<string, unknown>, o: CallOptions): Promise<AlipayCallResult> {
-    const { value } = await this.#o.endpoints.run((ep) => (this.protocol === 'v3' ? this.#v3(method, biz, ep, o) : this.#v2(method, biz, ep, o)), { failover: o.failover, avoid: o.avoid })
+    const { value } = await this.#o.endpoints.run((ep) => (this.protocol === 'v3' ? this.#v3(method, biz, ep, o) : this.#v2(method, biz, ep, o)), { failover: o.failover, avoid: o.avoid, only: o.only })
     return value
   }
 
   // --- the trade API (digest §2.1) -------------------------------------------------------------
 
   /** `alipay.trade.pay` with `agreement_params` (withholding). Mutating: never fails over after an unknown outcome. */
-  pay(p: { outTradeNo: string; totalAmount: string; subject: string; agreementNo: string; productCode?: string | undefined; passbackParams?: string | undefined; notifyUrl?: string | undefined; avoid?: string | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
+  pay(p: { outTradeNo: string; totalAmount: string; subject: string; agreementNo: string; productCode?: string | undefined; passbackParams?: string | undefined; notifyUrl?: string | undefined; avoid?: string | undefined; only?: readonly string[] | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
     return this.call(
       'alipay.trade.pay',
       {
@@ -188,25 +190,25 @@ export class AlipayOpenApiClient {
         agreement_params: { agreement_no: p.agreementNo },
         ...(p.passbackParams ? { passback_params: p.passbackParams } : {}),
       },
-      { failover: 'open_only', notifyUrl: p.notifyUrl, avoid: p.avoid, signal: p.signal },
+      { failover: 'open_only', notifyUrl: p.notifyUrl, avoid: p.avoid, only: p.only, signal: p.signal },
     )
   }
 
   /** `alipay.trade.order.prepay` (delegation pay, step 1): idempotent on `out_trade_no`. */
-  prepay(p: { outTradeNo: string; totalAmount: string; subject: string; passbackParams?: string | undefined; notifyUrl?: string | undefined; avoid?: string | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
+  prepay(p: { outTradeNo: string; totalAmount: string; subject: string; passbackParams?: string | undefined; notifyUrl?: string | undefined; avoid?: string | undefined; only?: readonly string[] | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
     return this.call(
       'alipay.trade.order.prepay',
       { out_trade_no: p.outTradeNo, total_amount: p.totalAmount, subject: p.subject, ...(p.passbackParams ? { passback_params: p.passbackParams } : {}) },
-      { failover: 'open_only', notifyUrl: p.notifyUrl, avoid: p.avoid, signal: p.signal },
+      { failover: 'open_only', notifyUrl: p.notifyUrl, avoid: p.avoid, only: p.only, signal: p.signal },
     )
   }
 
   /** `alipay.trade.agent.delegation.pay` (delegation pay, step 2). */
-  delegationPay(p: { prepayId: string; agreementNo: string; delegationId: string; avoid?: string | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
+  delegationPay(p: { prepayId: string; agreementNo: string; delegationId: string; avoid?: string | undefined; only?: readonly string[] | undefined; signal?: AbortSignal | undefined }): Promise<AlipayCallResult> {
     return this.call(
       'alipay.trade.agent.delegation.pay',
       { prepay_id: p.prepayId, agreement_no: p.agreementNo, delegation_id: p.delegationId },
-      { failover: 'open_only', avoid: p.avoid, signal: p.signal },
+      { failover: 'open_only', avoid: p.avoid, only: p.only, signal: p.signal },
     )
   }
 

@@ -1,4 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici'
+import { classifyTransportCode, shouldFailover } from '../../../core/routing/rules.js'
 import { BreakerOpenError, type BreakerOptions, type BreakerRegistry, type EndpointBreaker } from '../shared/breakers.js'
 
 /**
@@ -86,8 +87,9 @@ export interface RailEndpoint {
 }
 
 /**
- * - `open_only`: only skip endpoints whose breaker is open (nothing was sent there). A mutating
- *   call whose outcome is unknown is never re-sent elsewhere here: the caller queries first.
+ * - `open_only`: only skip endpoints whose breaker is open or that refused the connection (nothing
+ *   was sent there: `shouldFailover` of core/routing). A mutating call whose outcome is unknown is
+ *   never re-sent elsewhere here: the caller queries first.
  * - `any_error`: also try the next endpoint after an unknown outcome (read-only calls).
  */
 export type FailoverMode = 'open_only' | 'any_error'
@@ -117,11 +119,16 @@ export class EndpointSet {
 
   /**
    * Run `fn` on the best endpoint. `avoid` moves an endpoint to the end of the list (the one that
-   * just failed). Throws {@link RailUnavailableError} when every breaker is open (nothing sent),
-   * or the last {@link RailCallError}.
+   * just failed). `only` (routing's endpoint list for a send) restricts and orders the endpoints.
+   * Throws {@link RailUnavailableError} when every breaker is open (nothing sent), or the last
+   * {@link RailCallError}.
    */
-  async run<T>(fn: (ep: RailEndpoint) => Promise<T>, opts: { failover: FailoverMode; avoid?: string | undefined }): Promise<{ value: T; endpoint: RailEndpoint }> {
-    const order = opts.avoid ? [...this.endpoints.filter((e) => e.name !== opts.avoid), ...this.endpoints.filter((e) => e.name === opts.avoid)] : this.endpoints
+  async run<T>(
+    fn: (ep: RailEndpoint) => Promise<T>,
+    opts: { failover: FailoverMode; avoid?: string | undefined; only?: readonly string[] | undefined },
+  ): Promise<{ value: T; endpoint: RailEndpoint }> {
+    const base = opts.only && opts.only.length > 0 ? opts.only.flatMap((n) => this.endpoints.filter((e) => e.name === n)) : this.endpoints
+    const order = opts.avoid ? [...base.filter((e) => e.name !== opts.avoid), ...base.filter((e) => e.name === opts.avoid)] : base
     let last: unknown
     for (const ep of order) {
       if (ep.breaker.state === 'open') continue
@@ -130,7 +137,9 @@ export class EndpointSet {
       } catch (err) {
         if (err instanceof BreakerOpenError) continue
         last = err
-        if (opts.failover === 'open_only' || !(err instanceof RailCallError)) throw err
+        if (!(err instanceof RailCallError)) throw err
+        // A refused connection sent nothing: the next endpoint may take even a mutating call.
+        if (opts.failover === 'open_only' && !shouldFailover(classifyTransportCode(err.code), 'endpoint')) throw err
       }
     }
     if (last) throw last

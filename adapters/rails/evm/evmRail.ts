@@ -8,6 +8,7 @@ import {
   keccak256,
   parseEventLogs,
   stringToHex,
+  toFunctionSelector,
   type Address,
   type Hex,
   type TransactionReceipt,
@@ -22,6 +23,8 @@ import type {
   RailQueryParams,
   RailRefundOutcome,
   RailRefundParams,
+  RailRefundQueryOutcome,
+  RailRefundQueryParams,
   RailSettleParams,
   RailVerifyParams,
   RailVerifyResult,
@@ -247,6 +250,12 @@ function assetIdOf(chainId: number, address: string): string {
   return `eip155:${chainId}/erc20:${address.toLowerCase()}`
 }
 
+const BALANCE_OF = toFunctionSelector('balanceOf(address)')
+const AUTHORIZATION_STATE = toFunctionSelector('authorizationState(address,bytes32)')
+/** An address as one ABI word (no 0x). */
+const word = (a: Address): string => a.slice(2).toLowerCase().padStart(64, '0')
+const isWord = (r: unknown): r is Hex => typeof r === 'string' && /^0x[0-9a-fA-F]{64}$/.test(r)
+
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= MAX_REMEMBERED) map.delete(map.keys().next().value as K)
   map.set(key, value)
@@ -336,6 +345,8 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   // --- chain reads ------------------------------------------------------------------------------
 
   function createReader(chain: ChainRuntime, simulateFrom: Address): Eip3009ChainReader {
+    /** Per token: the largest `transferWithAuthorization` gas estimate seen (the settlement carries 1.5×). */
+    const gasEstimates = new Map<string, bigint>()
     const tokenFacts = new Map<string, Promise<{ deployed: boolean; name?: string | undefined; version?: string | undefined }>>()
     /** `undefined` when the call reverts; any other failure is thrown (never mistaken for a verdict). */
     const optional = async <T>(p: Promise<T>): Promise<T | undefined> => {
@@ -375,27 +386,46 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         )
         return typeof r === 'string' && r.toLowerCase() === ERC1271_MAGIC_VALUE
       },
-      balanceOf(token, owner) {
-        return chain.rpc.read('balanceOf', (c) => c.readContract({ address: token, abi: eip3009Abi, functionName: 'balanceOf', args: [owner] }))
+      // The hot reads go as raw JSON-RPC on the pool's batched client, calldata encoded here.
+      async balanceOf(token, owner) {
+        const r = await chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${BALANCE_OF}${word(owner)}` }, 'latest'])
+        if (!isWord(r)) throw new Error(`balanceOf(${owner}) on ${token} returned ${String(r).slice(0, 80)}`)
+        return BigInt(r)
       },
-      authorizationState(token, authorizer, nonce) {
-        return optional(
-          chain.rpc.read('authorizationState', (c) =>
-            c.readContract({ address: token, abi: eip3009Abi, functionName: 'authorizationState', args: [authorizer, nonce] }),
-          ),
-        )
+      async authorizationState(token, authorizer, nonce) {
+        const r = await optional(chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${AUTHORIZATION_STATE}${word(authorizer)}${nonce.slice(2)}` }, 'latest']))
+        // No code or no such function (empty return data): not an EIP-3009 token, like a revert.
+        return r === undefined || !isWord(r) ? undefined : BigInt(r) !== 0n
       },
       async simulateTransfer(token, auth, signature, { estimateGas }) {
-        const request = { account: simulateFrom, to: token, data: transferCalldata(auth, signature) }
+        const request = { from: simulateFrom, to: token, data: transferCalldata(auth, signature) }
+        const key = token.toLowerCase()
+        const known = gasEstimates.get(key)
+        if (estimateGas && known !== undefined) {
+          // The node's estimate is a search (many executions); one `eth_call` capped at the gas the
+          // transaction will carry proves the same thing for this state: it runs within that limit.
+          // Any failure (a revert, out of gas) falls through to the estimate, which gives the verdict.
+          const ok = await chain.rpc.request('eth_call', [{ ...request, gas: `0x${((known * 3n) / 2n).toString(16)}` }, 'latest']).then(
+            () => true,
+            () => false,
+          )
+          if (ok) return { ok: true, gas: known }
+        }
         try {
-          if (estimateGas) return { ok: true, gas: await chain.rpc.read('eth_estimateGas', (c) => c.estimateGas(request)) }
-          await chain.rpc.read('eth_call', (c) => c.call(request))
+          if (estimateGas) {
+            const gas = BigInt(await chain.rpc.request<Hex>('eth_estimateGas', [request]))
+            if (known === undefined || gas > known) gasEstimates.set(key, gas)
+            return { ok: true, gas }
+          }
+          await chain.rpc.request('eth_call', [request, 'latest'])
           return { ok: true }
         } catch (err) {
           // Only a revert is a verdict on the authorisation; "insufficient funds for gas" or an
           // internal node error is ours to fix, not the payer's decline.
           if (!isRevert(err)) throw err
-          return { ok: false, message: errorText(err) }
+          // The node's own text (with the revert reason), never the request: it may carry the RPC URL.
+          const details = (err as { details?: unknown }).details
+          return { ok: false, message: typeof details === 'string' && details !== '' ? details : errorText(err) }
         }
       },
     }
@@ -767,15 +797,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
     if (value === 0n) return { status: 'declined', code: Eip3009Reason.invalidPayload, message: 'refund amount is zero' }
 
     try {
-      // The payer is whoever the settlement's Transfer came from (the chain is the source of truth).
-      let recipient: Address | undefined
-      const ref = params.intent.settlement?.reference
-      if (ref && /^0x[0-9a-fA-F]{64}$/.test(ref)) {
-        const receipt = await receiptOf(chain, ref as Hex)
-        const t = receipt ? parseEventLogs({ abi: eip3009Abi, eventName: 'Transfer', logs: receipt.logs.filter((l) => isAddressEqual(l.address, token.address)) })[0] : undefined
-        recipient = t?.args.from
-      }
-      if (!recipient && params.intent.payer.address && isAddress(params.intent.payer.address, { strict: false })) recipient = getAddress(params.intent.payer.address)
+      const recipient = await refundRecipient(chain, token, params.intent)
       if (!recipient) return { status: 'declined', code: 'refund_recipient_unknown', message: 'no payer address for this payment' }
 
       const tag = keccak256(stringToHex(`agentswitch:refund:${params.refundKey}`))
@@ -821,6 +843,54 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
     }
   }
 
+  /** The payer is whoever the settlement's Transfer came from (the chain is the source of truth), else `payer.address`. */
+  async function refundRecipient(chain: ChainRuntime, token: TokenRuntime, intent: PaymentIntent): Promise<Address | undefined> {
+    let recipient: Address | undefined
+    const ref = intent.settlement?.reference
+    if (ref && /^0x[0-9a-fA-F]{64}$/.test(ref)) {
+      const receipt = await receiptOf(chain, ref as Hex)
+      const t = receipt ? parseEventLogs({ abi: eip3009Abi, eventName: 'Transfer', logs: receipt.logs.filter((l) => isAddressEqual(l.address, token.address)) })[0] : undefined
+      recipient = t?.args.from
+    }
+    if (!recipient && intent.payer.address && isAddress(intent.payer.address, { strict: false })) recipient = getAddress(intent.payer.address)
+    return recipient
+  }
+
+  /**
+   * What happened to the refund with this key: the receipt of its known transaction; else, when
+   * the key's lock is free nothing was ever broadcast (`not_found`: the lock is taken before a
+   * send and given back on every path that sent nothing); else its tagged Transfer log.
+   */
+  async function queryRefund(params: RailRefundQueryParams): Promise<RailRefundQueryOutcome> {
+    const token = tokenForMoney(params.intent.settlement_amount ?? params.intent.amount)
+    if (!token) return { status: 'declined', code: Eip3009Reason.unsupportedAsset }
+    const chain = token.chain
+    try {
+      if (params.reference && /^0x[0-9a-fA-F]{64}$/.test(params.reference)) {
+        const receipt = await receiptOf(chain, params.reference as Hex)
+        if (receipt) {
+          return receipt.status === 'success'
+            ? { status: 'succeeded', reference: params.reference, refundedAt: clock().toISOString() }
+            : { status: 'declined', code: Eip3009Reason.transactionFailed, message: `refund transaction ${params.reference} reverted` }
+        }
+        return { status: 'unknown', code: Eip3009Reason.receiptTimeout, reference: params.reference }
+      }
+      const key = `${chain.chainId}:${params.refundKey}`
+      const probe = `probe:${params.refundKey}`
+      if (await store.acquireReplayLock({ namespace: REFUND_NAMESPACE, key, holder: probe, expiresAt: new Date(clock().getTime() + 60_000), now: clock() })) {
+        await store.releaseReplayLock({ namespace: REFUND_NAMESPACE, key, holder: probe })
+        return { status: 'not_found' }
+      }
+      const payout = chain.payout.get(params.intent.merchant_id)
+      const recipient = await refundRecipient(chain, token, params.intent)
+      if (!payout || !recipient) return { status: 'unknown', code: 'refund_in_progress' }
+      return await findRefund(chain, token.address, payout.address, recipient, keccak256(stringToHex(`agentswitch:refund:${params.refundKey}`)))
+    } catch (err) {
+      if (err instanceof RpcUnavailableError) return { status: 'unknown', code: Eip3009Reason.rpcUnavailable }
+      throw err
+    }
+  }
+
   /** A refund already sent for this key: its Transfer log whose transaction carries the key's tag. */
   async function findRefund(chain: ChainRuntime, token: Address, payout: Address, recipient: Address, tag: Hex): Promise<RailRefundOutcome> {
     const head = await chain.rpc.read('eth_blockNumber', (c) => c.getBlockNumber({ cacheTime: 0 }))
@@ -852,6 +922,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
     settle,
     query,
     refund,
+    queryRefund,
     networks() {
       return [...chains.values()].map((c) => ({
         chainId: c.chainId,
@@ -917,7 +988,10 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
       }
     },
     close() {
-      for (const c of chains.values()) c.watcher.close()
+      for (const c of chains.values()) {
+        c.watcher.close()
+        void c.rpc.close()
+      }
     },
   }
 }

@@ -26,6 +26,12 @@ import type {
   UpdateIntentResult,
 } from '../port.js'
 import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse, StoreUsageError } from '../shared.js'
+import { PostgresRefundsDisputes } from './refundsDisputes.js'
+import { PostgresRiskQueries } from './riskQueries.js'
+import type { RiskCountIntentsParams, RiskHasPaidMerchantParams, RiskPaidAmountsParams } from '../port.js'
+import type { DisputeRecord, InsertRefundResult, RefundRecord } from '../../disputes/records.js'
+import { decideReservation, spendWindows, walletFromRow, walletToDoc, type WalletDoc } from '../../wallets/record.js'
+import type { ReserveWalletSpendParams, ReserveWalletSpendResult, WalletRecord, WalletSpend } from '../../wallets/types.js'
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/db` */
@@ -244,6 +250,8 @@ function attemptFromRow(r: AttemptDbRow): OutboxAttempt {
 class PostgresStoreImpl implements PostgresStore {
   readonly dialect = 'postgres' as const
   private readonly pool: pg.Pool
+  /** Refunds and disputes (D). */
+  private refundsDisputes: PostgresRefundsDisputes | undefined
   private readonly schema: string | undefined
   private readonly batchInserts: boolean
   private readonly maxBatch: number
@@ -666,4 +674,155 @@ class PostgresStoreImpl implements PostgresStore {
     const rows = (await this.q<{ spend_id: string; amount: string; currency: string; at: Date }>('getMandateSpend', [mandateId])).rows
     return rows.map((r) => ({ spendId: r.spend_id, amount: r.amount, currency: r.currency, at: r.at }))
   }
+
+  // --- risk rules (A): delegated to {@link PostgresRiskQueries} -------------------------------
+
+  #risk: PostgresRiskQueries | undefined
+  private get risk(): PostgresRiskQueries {
+    return (this.#risk ??= new PostgresRiskQueries(this.pool))
+  }
+
+  riskCountIntents(p: RiskCountIntentsParams): Promise<number> {
+    return this.risk.countIntents(p)
+  }
+
+  riskPaidAmounts(p: RiskPaidAmountsParams): Promise<string[]> {
+    return this.risk.paidAmounts(p)
+  }
+
+  riskHasPaidMerchant(p: RiskHasPaidMerchantParams): Promise<boolean> {
+    return this.risk.hasPaidMerchant(p)
+  }
+
+  // --- refunds and disputes (D): delegated to {@link PostgresRefundsDisputes} -------------------
+
+  private get rd(): PostgresRefundsDisputes {
+    return (this.refundsDisputes ??= new PostgresRefundsDisputes(this.pool))
+  }
+
+  insertRefund(r: RefundRecord): Promise<InsertRefundResult> {
+    return this.rd.insertRefund(r)
+  }
+
+  getRefund(id: string): Promise<RefundRecord | undefined> {
+    return this.rd.getRefund(id)
+  }
+
+  listRefunds(intentId: string): Promise<RefundRecord[]> {
+    return this.rd.listRefunds(intentId)
+  }
+
+  finishRefund(r: RefundRecord): Promise<boolean> {
+    return this.rd.finishRefund(r)
+  }
+
+  insertDispute(d: DisputeRecord): Promise<void> {
+    return this.rd.insertDispute(d)
+  }
+
+  getDispute(id: string): Promise<DisputeRecord | undefined> {
+    return this.rd.getDispute(id)
+  }
+
+  listDisputes(p: { intentId?: string | undefined; merchantId?: string | undefined; limit: number }): Promise<DisputeRecord[]> {
+    return this.rd.listDisputes(p)
+  }
+
+  // --- wallets and spend reservations (W) ----------------------------------------------------
+
+  private wq<R extends pg.QueryResultRow>(name: keyof typeof WALLET_SQL, values: unknown[], client: pg.Pool | pg.PoolClient = this.pool): Promise<pg.QueryResult<R>> {
+    return client.query<R>({ name: `wallet_${name}`, text: WALLET_SQL[name], values })
+  }
+
+  async insertWallet(w: WalletRecord): Promise<boolean> {
+    const r = await this.wq('insertWallet', [w.id, w.userId, w.agentId, JSON.stringify(walletToDoc(w)), iso(w.createdAt), w.version, iso(w.updatedAt)])
+    return (r.rowCount ?? 0) === 1
+  }
+
+  async getWallet(id: string): Promise<WalletRecord | undefined> {
+    const r = (await this.wq<WalletPgRow>('getWallet', [id])).rows[0]
+    return r ? walletFromRow(r) : undefined
+  }
+
+  async getWalletForAgent(agentId: string): Promise<WalletRecord | undefined> {
+    const r = (await this.wq<WalletPgRow>('getWalletForAgent', [agentId])).rows[0]
+    return r ? walletFromRow(r) : undefined
+  }
+
+  async updateWallet(w: WalletRecord, expectedVersion: number): Promise<UpdateRecordResult> {
+    if (w.version !== expectedVersion + 1) throw new StoreUsageError(`updateWallet: version must be ${expectedVersion + 1}, got ${w.version}`)
+    const r = (await this.wq<{ updated: number; current: number | null }>('updateWallet', [w.userId, w.agentId, JSON.stringify(walletToDoc(w)), w.version, iso(w.updatedAt), w.id, expectedVersion])).rows[0]!
+    if (r.updated === 1) return { ok: true }
+    return r.current === null ? { ok: false, reason: 'not_found' } : { ok: false, reason: 'version_conflict', currentVersion: r.current }
+  }
+
+  private async walletSpendNow(walletId: string, now: Date, client: pg.Pool | pg.PoolClient = this.pool): Promise<WalletSpend> {
+    const { dayStart, monthStart } = spendWindows(now)
+    return (await this.wq<WalletSpend>('spend', [walletId, iso(dayStart), iso(monthStart)], client)).rows[0]!
+  }
+
+  async reserveWalletSpend(p: ReserveWalletSpendParams): Promise<ReserveWalletSpendResult> {
+    // One transaction holding the wallet row lock: reservations of one wallet are serialised across
+    // every process; each statement after the lock sees the rows the previous holder committed.
+    const client = await this.pool.connect()
+    let done = false
+    try {
+      await client.query('BEGIN')
+      if ((await this.wq('lockWallet', [p.walletId], client)).rowCount !== 1) {
+        await client.query('ROLLBACK')
+        done = true
+        return { ok: false, reason: 'wallet_not_found' }
+      }
+      const before = await this.walletSpendNow(p.walletId, p.now, client)
+      let result: ReserveWalletSpendResult
+      if ((await this.wq('getSpend', [p.intentId], client)).rowCount === 1) result = { ok: true, existing: true, before, after: before }
+      else {
+        const d = decideReservation(before, p.amount, p)
+        if (!d.ok) result = { ok: false, reason: d.reason, spent: before }
+        else {
+          await this.wq('insertSpend', [p.intentId, p.walletId, p.amount, p.asset, iso(p.now)], client)
+          result = { ok: true, existing: false, before, after: d.after }
+        }
+      }
+      await client.query('COMMIT')
+      done = true
+      return result
+    } finally {
+      if (!done) await client.query('ROLLBACK').catch(() => {})
+      client.release()
+    }
+  }
+
+  async releaseWalletSpend(p: { intentId: string }): Promise<boolean> {
+    return ((await this.wq('deleteSpend', [p.intentId])).rowCount ?? 0) === 1
+  }
+
+  async getWalletSpend(p: { walletId: string; now: Date }): Promise<WalletSpend> {
+    return this.walletSpendNow(p.walletId, p.now)
+  }
 }
+
+// --- wallets and spend reservations (W) --------------------------------------------------------
+
+type WalletPgRow = { id: string; user_id: string; agent_id: string | null; doc: WalletDoc; created_at: Date; version: number; updated_at: Date | null }
+
+const WALLET_COLS = 'id, user_id, agent_id, doc, created_at, version, updated_at'
+const WALLET_SQL = {
+  insertWallet: `INSERT INTO wallets (${WALLET_COLS}) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7) ON CONFLICT (id) DO NOTHING`,
+  getWallet: `SELECT ${WALLET_COLS} FROM wallets WHERE id = $1`,
+  getWalletForAgent: `SELECT ${WALLET_COLS} FROM wallets WHERE agent_id = $1 ORDER BY created_at, id LIMIT 1`,
+  updateWallet: `
+    WITH upd AS (
+      UPDATE wallets SET user_id = $1, agent_id = $2, doc = $3::jsonb, version = $4, updated_at = $5 WHERE id = $6 AND version = $7 RETURNING 1
+    )
+    SELECT (SELECT count(*)::int FROM upd) AS updated, (SELECT version FROM wallets WHERE id = $6) AS current`,
+  lockWallet: 'SELECT 1 FROM wallets WHERE id = $1 FOR UPDATE',
+  // Reservations whose intent is neither failed nor canceled (an intent-less row counts).
+  spend: `
+    SELECT coalesce(sum(s.amount) FILTER (WHERE s.at >= $2), 0)::text AS day, coalesce(sum(s.amount), 0)::text AS month
+    FROM wallet_spend s LEFT JOIN intents i ON i.id = s.intent_id
+    WHERE s.wallet_id = $1 AND s.at >= $3 AND (i.status IS NULL OR i.status NOT IN ('failed', 'canceled'))`,
+  getSpend: 'SELECT 1 FROM wallet_spend WHERE intent_id = $1',
+  insertSpend: 'INSERT INTO wallet_spend (intent_id, wallet_id, amount, asset, at) VALUES ($1, $2, $3::numeric, $4, $5)',
+  deleteSpend: 'DELETE FROM wallet_spend WHERE intent_id = $1',
+} as const

@@ -27,6 +27,12 @@ import type {
 } from '../port.js'
 import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse, StoreUsageError } from '../shared.js'
 import { GroupCommitter, type GroupCommitStats } from './groupCommit.js'
+import { SqliteRefundsDisputes } from './refundsDisputes.js'
+import { SqliteRiskQueries } from './riskQueries.js'
+import type { RiskCountIntentsParams, RiskHasPaidMerchantParams, RiskPaidAmountsParams } from '../port.js'
+import type { DisputeRecord, InsertRefundResult, RefundRecord } from '../../disputes/records.js'
+import { decideReservation, spendWindows, sumSpend, walletFromRow, walletToDoc, type WalletDoc } from '../../wallets/record.js'
+import type { ReserveWalletSpendParams, ReserveWalletSpendResult, WalletRecord, WalletSpend } from '../../wallets/types.js'
 
 export interface SqliteStoreOptions {
   /** Database file (created if missing). */
@@ -261,6 +267,8 @@ class SqliteStoreImpl implements SqliteStore {
   private readonly gc: GroupCommitter
   private statements: Statements | undefined
   private readonly listStatements = new Map<string, BetterSqlite3.Statement<unknown[], { doc: string }>>()
+  /** Refunds and disputes (D). */
+  private refundsDisputes: SqliteRefundsDisputes | undefined
 
   constructor(options: SqliteStoreOptions) {
     this.db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 })
@@ -581,6 +589,83 @@ class SqliteStoreImpl implements SqliteStore {
     return this.s.getMandateSpend.all(mandateId).map((r) => ({ spendId: r.spend_id, amount: r.amount, currency: r.currency, at: new Date(r.at) }))
   }
 
+  // --- risk rules (A): delegated to {@link SqliteRiskQueries} ---------------------------------
+
+  #risk: SqliteRiskQueries | undefined
+  private get risk(): SqliteRiskQueries {
+    return (this.#risk ??= new SqliteRiskQueries(this.db))
+  }
+
+  riskCountIntents(p: RiskCountIntentsParams): Promise<number> {
+    return this.risk.countIntents(p)
+  }
+
+  riskPaidAmounts(p: RiskPaidAmountsParams): Promise<string[]> {
+    return this.risk.paidAmounts(p)
+  }
+
+  riskHasPaidMerchant(p: RiskHasPaidMerchantParams): Promise<boolean> {
+    return this.risk.hasPaidMerchant(p)
+  }
+
+  // --- wallets and spend reservations (W) ----------------------------------------------------
+
+  private walletStmts: ReturnType<typeof prepareWalletStatements> | undefined
+  private get ws(): ReturnType<typeof prepareWalletStatements> {
+    return (this.walletStmts ??= prepareWalletStatements(this.db))
+  }
+
+  insertWallet(w: WalletRecord): Promise<boolean> {
+    const doc = JSON.stringify(walletToDoc(w))
+    return this.gc.write(() => this.ws.insertWallet.run(w.id, w.userId, w.agentId, doc, iso(w.createdAt), w.version, iso(w.updatedAt)).changes === 1)
+  }
+
+  async getWallet(id: string): Promise<WalletRecord | undefined> {
+    const r = this.ws.getWallet.get(id)
+    return r ? walletFromRow({ ...r, doc: JSON.parse(r.doc) as WalletDoc }) : undefined
+  }
+
+  async getWalletForAgent(agentId: string): Promise<WalletRecord | undefined> {
+    const r = this.ws.getWalletForAgent.get(agentId)
+    return r ? walletFromRow({ ...r, doc: JSON.parse(r.doc) as WalletDoc }) : undefined
+  }
+
+  async updateWallet(w: WalletRecord, expectedVersion: number): Promise<UpdateRecordResult> {
+    if (w.version !== expectedVersion + 1) throw new StoreUsageError(`updateWallet: version must be ${expectedVersion + 1}, got ${w.version}`)
+    const doc = JSON.stringify(walletToDoc(w))
+    return this.gc.write((): UpdateRecordResult => {
+      if (this.ws.updateWallet.run(w.userId, w.agentId, doc, w.version, iso(w.updatedAt), w.id, expectedVersion).changes === 1) return { ok: true }
+      const cur = this.ws.walletVersion.get(w.id)
+      return cur ? { ok: false, reason: 'version_conflict', currentVersion: cur.version } : { ok: false, reason: 'not_found' }
+    })
+  }
+
+  private walletSpendNow(walletId: string, now: Date): WalletSpend {
+    const { dayStart, monthStart } = spendWindows(now)
+    return sumSpend(this.ws.monthSpend.all(walletId, iso(monthStart)), dayStart)
+  }
+
+  reserveWalletSpend(p: ReserveWalletSpendParams): Promise<ReserveWalletSpendResult> {
+    // Runs inside the group commit's BEGIN IMMEDIATE: no other writer (thread or process) interleaves.
+    return this.gc.write((): ReserveWalletSpendResult => {
+      if (!this.ws.walletVersion.get(p.walletId)) return { ok: false, reason: 'wallet_not_found' }
+      const before = this.walletSpendNow(p.walletId, p.now)
+      if (this.ws.getSpend.get(p.intentId)) return { ok: true, existing: true, before, after: before }
+      const d = decideReservation(before, p.amount, p)
+      if (!d.ok) return { ok: false, reason: d.reason, spent: before }
+      this.ws.insertSpend.run(p.intentId, p.walletId, BigInt(p.amount).toString(), p.asset, iso(p.now))
+      return { ok: true, existing: false, before, after: d.after }
+    })
+  }
+
+  releaseWalletSpend(p: { intentId: string }): Promise<boolean> {
+    return this.gc.write(() => this.ws.deleteSpend.run(p.intentId).changes === 1)
+  }
+
+  async getWalletSpend(p: { walletId: string; now: Date }): Promise<WalletSpend> {
+    return this.walletSpendNow(p.walletId, p.now)
+  }
+
   async findApiKey(hash: string): Promise<ApiKeyRecord | undefined> {
     const r = this.s.findApiKey.get(hash)
     if (!r) return undefined
@@ -594,5 +679,66 @@ class SqliteStoreImpl implements SqliteStore {
     }
     if (r.revoked_at !== null) rec.revokedAt = new Date(r.revoked_at)
     return rec
+  }
+
+  // --- refunds and disputes (D): delegated to {@link SqliteRefundsDisputes} ---------------------------------
+
+  private get rd(): SqliteRefundsDisputes {
+    return (this.refundsDisputes ??= new SqliteRefundsDisputes(this.db, (run) => this.gc.write(run)))
+  }
+
+  insertRefund(r: RefundRecord): Promise<InsertRefundResult> {
+    return this.rd.insertRefund(r)
+  }
+
+  getRefund(id: string): Promise<RefundRecord | undefined> {
+    return this.rd.getRefund(id)
+  }
+
+  listRefunds(intentId: string): Promise<RefundRecord[]> {
+    return this.rd.listRefunds(intentId)
+  }
+
+  finishRefund(r: RefundRecord): Promise<boolean> {
+    return this.rd.finishRefund(r)
+  }
+
+  insertDispute(d: DisputeRecord): Promise<void> {
+    return this.rd.insertDispute(d)
+  }
+
+  getDispute(id: string): Promise<DisputeRecord | undefined> {
+    return this.rd.getDispute(id)
+  }
+
+  listDisputes(p: { intentId?: string | undefined; merchantId?: string | undefined; limit: number }): Promise<DisputeRecord[]> {
+    return this.rd.listDisputes(p)
+  }
+}
+
+// --- wallets and spend reservations (W) --------------------------------------------------------
+
+type WalletDbRow = { id: string; user_id: string; agent_id: string | null; doc: string; created_at: string; version: number; updated_at: string | null }
+
+function prepareWalletStatements(db: BetterSqlite3.Database) {
+  const cols = 'id, user_id, agent_id, doc, created_at, version, updated_at'
+  return {
+    insertWallet: db.prepare<[string, string, string, string, string, number, string]>(
+      `INSERT INTO wallets (${cols}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    getWallet: db.prepare<[string], WalletDbRow>(`SELECT ${cols} FROM wallets WHERE id = ?`),
+    getWalletForAgent: db.prepare<[string], WalletDbRow>(`SELECT ${cols} FROM wallets WHERE agent_id = ? ORDER BY created_at, id LIMIT 1`),
+    walletVersion: db.prepare<[string], { version: number }>('SELECT version FROM wallets WHERE id = ?'),
+    updateWallet: db.prepare<[string, string, string, number, string, string, number]>(
+      'UPDATE wallets SET user_id = ?, agent_id = ?, doc = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?',
+    ),
+    // Reservations of the month whose intent is neither failed nor canceled (an intent-less row counts).
+    monthSpend: db.prepare<[string, string], { amount: string; at: string }>(
+      `SELECT s.amount, s.at FROM wallet_spend s LEFT JOIN intents i ON i.id = s.intent_id
+       WHERE s.wallet_id = ? AND s.at >= ? AND (i.status IS NULL OR i.status NOT IN ('failed', 'canceled'))`,
+    ),
+    getSpend: db.prepare<[string], { wallet_id: string }>('SELECT wallet_id FROM wallet_spend WHERE intent_id = ?'),
+    insertSpend: db.prepare<[string, string, string, string, string]>('INSERT INTO wallet_spend (intent_id, wallet_id, amount, asset, at) VALUES (?, ?, ?, ?, ?)'),
+    deleteSpend: db.prepare<[string]>('DELETE FROM wallet_spend WHERE intent_id = ?'),
   }
 }

@@ -1,0 +1,280 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { ConfigError, parseConfig } from '../config/load.js'
+import { isGatewayError } from '../errors/gatewayError.js'
+import type { PaymentIntent } from '../intent/types.js'
+import { createAssetRegistry } from '../money/assets.js'
+import { openPostgresStore } from '../store/postgres/postgresStore.js'
+import type { Store } from '../store/port.js'
+import { openSqliteStore } from '../store/sqlite/sqliteStore.js'
+import { createTestSchema } from '../testing/pg.js'
+import type { WalletRecord } from '../wallets/types.js'
+import {
+  createScopedTokenPolicy,
+  getScopedToken,
+  intentMovedNoMoney,
+  issueScopedToken,
+  recordScopedTokenUse,
+  redeemScopedToken,
+  releaseScopedTokenIfUnpaid,
+  revokeScopedToken,
+  scopedTokenSettings,
+  type ScopedTokenSettings,
+} from './index.js'
+
+const pgUrl = inject('pgUrl')
+const SETTINGS: ScopedTokenSettings = { keys: [{ id: 'k1', secret: 'test-secret-k1-0123456789abcdef0123456789' }], maxTtlSeconds: 86_400 }
+const assets = createAssetRegistry()
+const CNY = (value: string) => ({ value, asset: 'iso4217:CNY' })
+
+function wallet(id: string, agentId: string, extra: Partial<WalletRecord> = {}): WalletRecord {
+  const now = new Date()
+  return {
+    id,
+    userId: 'user_1',
+    agentId,
+    asset: 'iso4217:CNY',
+    limits: {},
+    merchantAllowList: [],
+    blockedCategories: [],
+    notifyThresholdsPct: [50, 80, 100],
+    funding: { instrument: { type: 'alipay.agreement', ref: '20215000000000000001' } },
+    consent: 'granted',
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+    ...extra,
+  }
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'ok'
+  } catch (e) {
+    if (isGatewayError(e)) return e.code
+    throw e
+  }
+}
+
+function suite(name: string, open: () => Promise<{ store: Store; close(): Promise<void> }>): void {
+  describe(`scoped tokens (${name})`, () => {
+    let store: Store
+    let close: () => Promise<void>
+    let clockAt = Date.now()
+    const clock = () => new Date(clockAt)
+    const deps = () => ({ store, assets, settings: SETTINGS, clock })
+    const pay = (amount = '3500', extra: { merchant_id?: string; agent?: string | undefined; category?: string } = {}) => ({
+      merchant_id: extra.merchant_id ?? 'm1',
+      amount: CNY(amount),
+      ...(extra.agent !== undefined ? { payer: { agent_id: extra.agent } } : {}),
+      ...(extra.category ? { metadata: { category: extra.category } } : {}),
+    })
+
+    beforeAll(async () => {
+      ;({ store, close } = await open())
+      await store.migrate()
+      await store.insertWallet(wallet('wal_a1', 'agent_1'))
+      await store.insertWallet(wallet('wal_a2', 'agent_2'))
+      await store.insertWallet(wallet('wal_nofund', 'agent_3', { funding: undefined }))
+    })
+    afterAll(async () => close?.())
+
+    const issue = (o: Partial<Parameters<typeof issueScopedToken>[1]> = {}) =>
+      issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_1' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 600, ...o })
+
+    it('issues a signed token, stores only its hash, and redeems it exactly once', async () => {
+      const { token, view } = await issue({ category: 'flowers' })
+      expect(token).toMatch(/^gwt_[0-9A-Z]{26}\.k1\.[A-Za-z0-9_-]{43}$/)
+      expect(view).toMatchObject({ status: 'active', wallet_id: 'wal_a1', agent_id: 'agent_1', merchant_id: 'm1', max_amount: CNY('5000'), category: 'flowers' })
+      const rec = await store.getToken(view.id)
+      expect(JSON.stringify(rec)).not.toContain(token.split('.')[2])
+      const r = await redeemScopedToken(deps(), { token, intent: pay('3500', { agent: 'agent_1', category: 'flowers' }), via: 'gateway', redemptionKey: 'k-1' })
+      expect(r).toMatchObject({ tokenId: view.id, resumed: false, generation: 0, instrument: { type: 'alipay.agreement', ref: '20215000000000000001' }, payer: { agent_id: 'agent_1', user_id: 'user_1', wallet_id: 'wal_a1' } })
+      expect(r.authorization).toMatchObject({ type: 'gateway.token', constraints: { token_id: view.id, max_amount: CNY('5000'), merchant_id: 'm1', category: 'flowers' } })
+      // The same presentation may resume; any other is refused.
+      expect((await redeemScopedToken(deps(), { token, intent: pay('3500', { category: 'flowers' }), redemptionKey: 'k-1' })).resumed).toBe(true)
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('3500', { category: 'flowers' }), redemptionKey: 'k-2' }))).toBe('GW_TOKEN_USED')
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('3500', { category: 'flowers' }) }))).toBe('GW_TOKEN_USED')
+      expect(await recordScopedTokenUse(deps(), { tokenId: view.id, redemptionKey: 'k-1', intentId: 'pi_X' })).toBe(true)
+      expect(await getScopedToken(deps(), { tokenId: view.id })).toMatchObject({ status: 'used', used_by_intent: 'pi_X' })
+    })
+
+    it('issues exactly once per request key: a retry returns the same token, another body conflicts', async () => {
+      const rk = { scope: 'agent:agent_1 POST /v1/tokens', key: `idem-${name}`, fingerprint: 'f1' }
+      const all = await Promise.all(Array.from({ length: 5 }, () => issue({ requestKey: rk })))
+      expect(new Set(all.map((r) => r.token)).size).toBe(1)
+      expect(all.filter((r) => !r.replayed)).toHaveLength(1)
+      expect(await code(issue({ requestKey: { ...rk, fingerprint: 'f2' } }))).toBe('GW_IDEMPOTENCY_CONFLICT')
+      expect(await code(redeemScopedToken(deps(), { token: all[0]!.token, intent: pay() }))).toBe('ok')
+    })
+
+    it('of 20 concurrent presentations exactly one wins', async () => {
+      const { token } = await issue()
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: `race-${i}` }))))
+      expect(results.filter((r) => r === 'ok')).toHaveLength(1)
+      expect(results.filter((r) => r === 'GW_TOKEN_USED')).toHaveLength(19)
+    })
+
+    it('refuses forged, tampered and foreign tokens with GW_TOKEN_INVALID', async () => {
+      const { token, view } = await issue()
+      const [id, kid, sig] = token.split('.') as [string, string, string]
+      const flipped = sig.slice(0, 10) + (sig[10] === 'A' ? 'B' : 'A') + sig.slice(11)
+      expect(await code(redeemScopedToken(deps(), { token: `${id}.${kid}.${flipped}`, intent: pay() }))).toBe('GW_TOKEN_INVALID')
+      expect(await code(redeemScopedToken(deps(), { token: `${id}.k9.${sig}`, intent: pay() }))).toBe('GW_TOKEN_INVALID')
+      expect(await code(redeemScopedToken(deps(), { token: 'gwt_nope', intent: pay() }))).toBe('GW_TOKEN_INVALID')
+      expect(await code(redeemScopedToken(deps(), { token: `gwt_01JD3Q8Z8X3M4V7N2B6C9D0E1F.${kid}.${sig}`, intent: pay() }))).toBe('GW_TOKEN_INVALID')
+      // Another gateway's key (or a rotated-out key) does not verify.
+      const other = { ...deps(), settings: { keys: [{ id: 'k1', secret: 'another-secret-0123456789abcdef01234567' }], maxTtlSeconds: 60 } }
+      expect(await code(redeemScopedToken(other, { token, intent: pay() }))).toBe('GW_TOKEN_INVALID')
+      // A scope changed in the database no longer verifies.
+      const rec = (await store.getToken(view.id))!
+      const doc = rec.doc as { claims: { max_amount: { value: string } } }
+      doc.claims.max_amount.value = '999999'
+      await store.transitionToken({ id: view.id, from: 'active', to: 'active', doc })
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('900000') }))).toBe('GW_TOKEN_INVALID')
+    })
+
+    it('rotates keys: old tokens verify while their key is listed, new ones use the active key', async () => {
+      const { token: old } = await issue()
+      const rotated = { ...deps(), settings: { keys: [...SETTINGS.keys, { id: 'k2', secret: 'second-secret-0123456789abcdef012345678' }], activeKeyId: 'k2', maxTtlSeconds: 600 } }
+      const { token: fresh } = await issueScopedToken(rotated, { issuer: { kind: 'agent', id: 'agent_1' }, merchantId: 'm1', maxAmount: CNY('100'), expiresInSeconds: 60 })
+      expect(fresh.split('.')[1]).toBe('k2')
+      expect(await code(redeemScopedToken(rotated, { token: old, intent: pay() }))).toBe('ok')
+      expect(await code(redeemScopedToken(deps(), { token: fresh, intent: pay('100') }))).toBe('GW_TOKEN_INVALID')
+    })
+
+    it('checks merchant, agent, asset, amount and category (GW_TOKEN_SCOPE_MISMATCH) without consuming the token', async () => {
+      const { token } = await issue({ category: 'flowers' })
+      for (const bad of [
+        pay('3500', { merchant_id: 'm2', category: 'flowers' }),
+        pay('3500', { agent: 'agent_2', category: 'flowers' }),
+        pay('5001', { category: 'flowers' }),
+        { ...pay('3500', { category: 'flowers' }), amount: { value: '3500', asset: 'iso4217:USD' } },
+        pay('3500', { category: 'books' }),
+        pay('3500'),
+      ]) {
+        expect(await code(redeemScopedToken(deps(), { token, intent: bad }))).toBe('GW_TOKEN_SCOPE_MISMATCH')
+      }
+      // The merchant's configured category counts when the payment states none.
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('5000'), merchantCategory: 'flowers' }))).toBe('ok')
+    })
+
+    it('refuses expired, revoked, consent-revoked and unfunded', async () => {
+      const { token: t1 } = await issue({ expiresInSeconds: 5 })
+      clockAt += 6_000
+      expect(await code(redeemScopedToken(deps(), { token: t1, intent: pay() }))).toBe('GW_TOKEN_EXPIRED')
+      const { token: t2, view: v2 } = await issue()
+      expect((await revokeScopedToken(deps(), { tokenId: v2.id, actor: 'agent:agent_1', agentId: 'agent_1' })).status).toBe('revoked')
+      expect((await revokeScopedToken(deps(), { tokenId: v2.id, actor: 'agent:agent_1' })).status).toBe('revoked')
+      expect(await code(redeemScopedToken(deps(), { token: t2, intent: pay() }))).toBe('GW_TOKEN_REVOKED')
+      expect(await code(revokeScopedToken(deps(), { tokenId: v2.id, actor: 'agent:agent_2', agentId: 'agent_2' }))).toBe('GW_NOT_FOUND')
+
+      const { token: t3 } = await issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_2' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 60 })
+      const { token: t4 } = await issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_2' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 60 })
+      const w = (await store.getWallet('wal_a2'))!
+      expect((await store.updateWallet({ ...w, consent: 'revoked', consentRevokedAt: new Date(), version: w.version + 1 }, w.version)).ok).toBe(true)
+      expect(await code(redeemScopedToken(deps(), { token: t3, intent: pay() }))).toBe('GW_TOKEN_REVOKED')
+      expect(await code(redeemScopedToken(deps(), { token: t4, intent: pay() }))).toBe('GW_TOKEN_REVOKED')
+      expect(await code(issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_2' }, merchantId: 'm1', maxAmount: CNY('1'), expiresInSeconds: 60 }))).toBe('GW_TOKEN_REVOKED')
+
+      const { token: t5 } = await issueScopedToken(deps(), { issuer: { kind: 'admin', id: 'ops' }, walletId: 'wal_nofund', merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 60 })
+      expect(await code(redeemScopedToken(deps(), { token: t5, intent: pay() }))).toBe('GW_TOKEN_UNFUNDED')
+    })
+
+    it('validates issuing: amounts, assets, expiry bounds, wallet ownership', async () => {
+      expect(await code(issue({ maxAmount: CNY('0') }))).toBe('GW_AMOUNT_INVALID')
+      expect(await code(issue({ maxAmount: CNY('12.5') }))).toBe('GW_AMOUNT_INVALID')
+      expect(await code(issue({ maxAmount: { value: '1', asset: 'iso4217:ZZZ' } }))).toBe('GW_ASSET_UNKNOWN')
+      expect(await code(issue({ expiresInSeconds: 86_401 }))).toBe('GW_SCHEMA_INVALID')
+      expect(await code(issue({ expiresInSeconds: undefined, expiresAt: new Date(clockAt - 1000).toISOString() }))).toBe('GW_SCHEMA_INVALID')
+      expect(await code(issue({ expiresAt: new Date(clockAt + 1000).toISOString() }))).toBe('GW_SCHEMA_INVALID')
+      expect(await code(issue({ walletId: 'wal_a2' }))).toBe('GW_NOT_FOUND')
+      expect(await code(issueScopedToken(deps(), { issuer: { kind: 'admin', id: 'ops' }, merchantId: 'm1', maxAmount: CNY('1'), expiresInSeconds: 60 }))).toBe('GW_SCHEMA_INVALID')
+    })
+
+    it('policy: a gateway.token intent must hold its token; a denied or expired one gives it back', async () => {
+      const policy = createScopedTokenPolicy(deps())
+      const { token, view } = await issue()
+      const r = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'pol-1' })
+      const intent = (id: string, status = 'created') => ({ id, status, authorization: r.authorization }) as unknown as PaymentIntent
+      expect(await policy.evaluate({ id: 'pi_other', authorization: { type: 'gateway.api_key' } } as unknown as PaymentIntent)).toEqual({ decision: 'allow' })
+      expect((await policy.evaluate(intent('pi_A'))).decision).toBe('allow')
+      expect((await policy.evaluate(intent('pi_A'))).decision).toBe('allow')
+      expect(await policy.evaluate(intent('pi_B'))).toEqual({ decision: 'deny', reasons: ['scoped_token_bound_to_other_intent'] })
+      expect((await getScopedToken(deps(), { tokenId: view.id })).used_by_intent).toBe('pi_A')
+      // Another intent's end gives nothing back; a parked one neither; the holder's cancel does.
+      await policy.release!(intent('pi_B', 'canceled'))
+      await policy.release!(intent('pi_A', 'requires_approval'))
+      expect((await getScopedToken(deps(), { tokenId: view.id })).status).toBe('used')
+      await policy.release!(intent('pi_A', 'canceled'))
+      expect((await getScopedToken(deps(), { tokenId: view.id })).status).toBe('active')
+      // An intent claiming a token nobody redeemed is denied.
+      expect(await policy.evaluate(intent('pi_C'))).toEqual({ decision: 'deny', reasons: ['scoped_token_not_redeemed'] })
+    })
+
+    it('gives the token back only when its payment provably moved no money', async () => {
+      const { token, view } = await issue()
+      await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'rel-1' })
+      const base = { id: 'pi_01JD3Q8Z8X3M4V7N2B6C9D0E1F', status: 'failed', route: { rail: 'alipay', attempts: [{ rail: 'alipay', at: new Date().toISOString(), outcome: 'unknown' }] } } as unknown as PaymentIntent
+      expect(intentMovedNoMoney(base)).toBe(false)
+      expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'rel-1', intent: base })).toBe(false)
+      const declined = { ...base, route: { rail: 'alipay', attempts: [{ rail: 'alipay', at: new Date().toISOString(), outcome: 'declined' }] } } as PaymentIntent
+      expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'other', intent: declined })).toBe(false)
+      expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'rel-1', intent: declined })).toBe(true)
+      expect((await getScopedToken(deps(), { tokenId: view.id })).status).toBe('active')
+      const again = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'rel-2' })
+      expect(again.generation).toBe(1)
+      expect(intentMovedNoMoney({ ...base, status: 'succeeded' } as PaymentIntent)).toBe(false)
+    })
+  })
+}
+
+suite('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentswitch-tokens-'))
+  const store = openSqliteStore({ path: join(dir, 't.db') })
+  return {
+    store,
+    async close() {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+})
+
+// PostgreSQL answers on this machine; globalSetup warns loudly (and fails in CI) when it does not.
+describe.skipIf(!pgUrl)('postgres', () => {
+  suite('postgres', async () => {
+    const s = await createTestSchema(pgUrl, 'tok')
+    const store = openPostgresStore({ url: pgUrl, schema: s.schema, poolSize: 8 })
+    return {
+      store,
+      async close() {
+        await store.close()
+        await s.drop()
+      },
+    }
+  })
+})
+
+describe('tokens config section', () => {
+  const base = { store: { driver: 'sqlite', sqlite: { path: ':memory:' } } }
+  it('resolves secrets from env, applies defaults, and is off when absent', () => {
+    const cfg = parseConfig({ ...base, tokens: { signingKeys: [{ id: 'a', secret: { env: 'TOK_A' } }, { id: 'b', secret: 'literal-dev-secret-0123456789abcdef0123' }], activeKeyId: 'a' } }, { TOK_A: 'from-env-secret-0123456789abcdef01234567' })
+    expect(scopedTokenSettings(cfg)).toEqual({ keys: [{ id: 'a', secret: 'from-env-secret-0123456789abcdef01234567' }, { id: 'b', secret: 'literal-dev-secret-0123456789abcdef0123' }], activeKeyId: 'a', maxTtlSeconds: 2_592_000 })
+    expect(scopedTokenSettings(parseConfig(base, {}))).toBeUndefined()
+  })
+  it('names every wrong field, never the secret', () => {
+    let err: unknown
+    try {
+      parseConfig({ ...base, tokens: { signingKeys: [{ id: 'a', secret: 'short' }, { id: 'a', secret: { env: 'MISSING' } }], activeKeyId: 'zz' } }, {})
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(ConfigError)
+    expect((err as ConfigError).problems.map((p) => p.path).sort()).toEqual(['tokens.activeKeyId', 'tokens.signingKeys[0].secret', 'tokens.signingKeys[1].id', 'tokens.signingKeys[1].secret'])
+    expect((err as ConfigError).message).not.toContain('short')
+  })
+})
