@@ -5,6 +5,7 @@ import { x402Mount } from '../adapters/protocols/x402/mount.js'
 import { registerEvmRail } from '../adapters/rails/evm/registerEvmRail.js'
 import { ACP_EXPECTED_SKIPS, acpSelftestParts, type AcpSelftestParts } from '../adapters/protocols/acp/selftestParts.js'
 import { startTestGateway, TEST_KEYS, type TestGateway } from '../adapters/testing/testGateway.js'
+import { mppOfferProvider } from '../adapters/protocols/mpp/index.js'
 import { ucpSelftestMount } from '../adapters/protocols/ucp/selftestParts.js'
 import { devAp2Options } from '../adapters/protocols/ap2/dev.js'
 import { ap2Mount } from '../adapters/protocols/ap2/index.js'
@@ -16,10 +17,27 @@ import type { ConformanceReport } from './framework/report.js'
 import { runConformance } from './framework/runner.js'
 import type { ProtocolId } from './framework/types.js'
 import { loadSuites, protocolsWithSuites } from './suites.js'
+import { suite as mppSuite } from './mpp/suite.js'
 
 const WEBHOOK_SECRET = 'whsec_conformance_selftest_0123456789abcdef'
 const SINK_SECRET = 'whsec_conformance_sink_0123456789abcdef'
 const ACP_WEBHOOK_SECRET = 'whsec_acp_agent_0123456789abcdef0123'
+
+/**
+ * MPP (issue 9): the suite runs against the gateway once the MPP adapter (adapters/protocols/mpp)
+ * is mounted beside x402 on the priced route (its offer provider in the x402 mount's
+ * `offerProviders`, as `adapters/protocols/mpp/testing.ts` does): `/paid/weather` then answers
+ * with a `WWW-Authenticate: Payment method="evm" intent="charge"` challenge (EIP-3009
+ * `authorization`, the local chain's token). Give it `challengeTtlSeconds: 10` so MPP-ERR-006/007
+ * can wait a challenge out (the suite waits at most 15 s). Then set MPP_MOUNTED = true and list in
+ * MPP_EXPECTED_SKIPS only what the adapter cannot show, with the reason. The runner's payer (seed
+ * wallet 0) is already funded on that chain. Until then every MPP requirement skips with
+ * discovery's reason ("no priced route given").
+ */
+const MPP_MOUNTED = true
+const MPP_ROUTE = '/paid/weather'
+const MPP_SECRET = 'selftest-mpp-secret-0123456789abcdef-0123'
+const MPP_EXPECTED_SKIPS: Record<string, string> = MPP_MOUNTED ? {} : Object.fromEntries(mppSuite.requirements.map((r) => [r.id, 'the MPP adapter is not mounted in the selftest yet']))
 
 /**
  * Requirements our own gateway cannot show black-box, each with the reason. Everything else in
@@ -28,6 +46,7 @@ const ACP_WEBHOOK_SECRET = 'whsec_acp_agent_0123456789abcdef0123'
 const EXPECTED_SKIPS: Partial<Record<ProtocolId, Record<string, string>>> = {
   core: { 'CORE-IDEM-012': 'needs fault-injection: no way to make the gateway answer 5xx on demand' },
   acp: ACP_EXPECTED_SKIPS,
+  mpp: MPP_EXPECTED_SKIPS,
 }
 
 /** Suite options for the in-process gateway, by protocol. */
@@ -35,6 +54,7 @@ const OPTIONS: Partial<Record<ProtocolId, Record<string, string>>> = {
   core: { merchantId: 'm1', webhookSecret: WEBHOOK_SECRET, webhookWaitMs: '10000' },
   acp: { itemId: 'item_123', webhookSecret: ACP_WEBHOOK_SECRET },
   x402: { route: '/paid/weather' },
+  ...(MPP_MOUNTED ? { mpp: { route: MPP_ROUTE } } : {}),
 }
 
 describe('every suite against our gateway (in process, real HTTP, SQLite)', () => {
@@ -81,7 +101,7 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
       gatewayOptions: {
         webhookSinkSecret: SINK_SECRET,
         rails: [registerEvmRail({ chains: [localChainRailConfig(info, { pollingIntervalMs: 5 })] }), ...acp.rails],
-        mounts: [demoUpstreamMount(), x402Mount({ routes: [x402Route], facilitator: {} }), ucpSelftestMount(sinkBase.url), ap2Mount(ap2.options), ...acp.mounts],
+        mounts: [demoUpstreamMount(), x402Mount({ routes: [x402Route], facilitator: {}, offerProviders: [mppOfferProvider({ secret: MPP_SECRET, challengeTtlSeconds: 10 })] }), ucpSelftestMount(sinkBase.url), ap2Mount(ap2.options), ...acp.mounts],
       },
     })
     const { suites } = await loadSuites(protocolsWithSuites())
@@ -134,6 +154,17 @@ describe('every suite against our gateway (in process, real HTTP, SQLite)', () =
     expect(x402.discovery.capabilities.filter((c) => !c.available)).toEqual([])
     expect(x402.requirements.length).toBe(39)
     expect(x402.summary).toMatchObject({ failed: 0, skipped: 0 })
+  })
+
+  it(`mpp: ${MPP_MOUNTED ? 'discovery found every capability, so every check ran' : 'not mounted yet: every requirement skips for want of a route'}`, () => {
+    const mpp = report.suites.find((s) => s.protocol === 'mpp')!
+    if (MPP_MOUNTED) {
+      expect(mpp.discovery.capabilities.filter((c) => !c.available)).toEqual([])
+      expect(mpp.summary).toMatchObject({ failed: 0 })
+    } else {
+      expect(mpp.summary).toMatchObject({ passed: 0, failed: 0, skipped: mppSuite.requirements.length })
+      expect(mpp.discovery.capabilities.find((c) => c.id === 'mpp.route')).toMatchObject({ available: false })
+    }
   })
 
   it('keeps evidence for every exchange, with the API keys and the webhook secret redacted', () => {

@@ -11,6 +11,7 @@ export const SUITE_LOADERS: Partial<Record<ProtocolId, () => Promise<Suite>>> = 
   ucp: async () => (await import('./ucp/suite.js')).suite,
   ap2: async () => (await import('./ap2/suite.js')).suite as Suite,
   x402: async () => (await import('./x402/suite.js')).suite as Suite,
+  mpp: async () => (await import('./mpp/suite.js')).suite as Suite,
 }
 
 /** Protocols with a suite, in report order. */

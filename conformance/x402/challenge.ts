@@ -152,7 +152,9 @@ export const challengeRequirements: Requirement<X402Discovery>[] = [
     async check(ctx) {
       const res = await ctx.http.request({ method: ctx.discovery.route!.method, path: ctx.discovery.route!.url })
       assert(res.status === 402, `expected 402, got ${res.status}`)
-      assert(/^application\/json\b/i.test(res.header('content-type') ?? ''), `Content-Type is ${show(res.header('content-type'))}, expected application/json`)
+      // JSON, or a JSON-based type by its +json suffix (RFC 6839): a server that also offers MPP
+      // answers one RFC 9457 problem document (application/problem+json) carrying these members.
+      assert(/^application\/([\w.-]+\+)?json\b/i.test(res.header('content-type') ?? ''), `Content-Type is ${show(res.header('content-type'))}, expected application/json (or a +json type)`)
       const body = res.json<{ x402Version: unknown; error: unknown; accepts: Array<Record<string, unknown>> }>()
       assertEqual(body.x402Version, 1, 'body.x402Version')
       assert(typeof body.error === 'string', `body.error is ${show(body.error)}`)

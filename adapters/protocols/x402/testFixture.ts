@@ -114,6 +114,8 @@ export async function startX402Fixture(options: {
   routes?: (fx: Pick<X402Fixture, 'chain' | 'upstream' | 'payTo'>) => PricedRouteConfig[]
   x402?: Omit<X402Options, 'routes'> | undefined
   rail?: Partial<EvmChainConfig> | undefined
+  /** Merged into the gateway's raw config (e.g. `risk`, `approvals`). */
+  configPatch?: Record<string, unknown> | undefined
 }): Promise<X402Fixture> {
   const chain = await startLocalChain({ wallets: 0, ...(options.chainId ? { chainId: options.chainId } : {}) })
   const upstream = await startUpstream()
@@ -123,7 +125,7 @@ export async function startX402Fixture(options: {
   let resourceServer: X402ResourceServer | undefined
   const base = { chain, upstream, payTo }
   const gw = await startTestGateway({
-    configPatch: { assets: [localChainAsset(info)], idempotency: { leaseMs: 30_000 } },
+    configPatch: { assets: [localChainAsset(info)], idempotency: { leaseMs: 30_000 }, ...options.configPatch },
     gatewayOptions: {
       rails: [registerEvmRail({ chains: [localChainRailConfig(info, { pollingIntervalMs: 5, receiptTimeoutMs: 5_000, ...options.rail })] }, { onCreated: (r) => (rail = r) })],
       mounts: [

@@ -37,7 +37,7 @@ export interface PricedRoutesDeps {
 export function pricedRoutes(deps: PricedRoutesDeps): { handler: RequestHandler; errorHandler: ErrorRequestHandler } {
   const challengeOf = (call: PricedCall, options: Parameters<PricedCall['challenge']>[0] = {}): HttpAnswer => {
     const headers: Record<string, string> = { 'cache-control': 'no-store' }
-    let body: OfferChallenge['body']
+    const bodies: NonNullable<OfferChallenge['body']>[] = []
     for (const p of deps.providers) {
       const part = p.challenge(call, options.from === p.id ? options.error : undefined)
       for (const [k, v] of Object.entries(part.headers)) {
@@ -45,9 +45,10 @@ export function pricedRoutes(deps: PricedRoutesDeps): { handler: RequestHandler;
         // Several `WWW-Authenticate` challenges are one comma-joined header (RFC 9110 §11.6.1).
         headers[key] = headers[key] && key === 'www-authenticate' ? `${headers[key]}, ${v}` : v
       }
-      body ??= part.body
+      if (part.body) bodies.push(part.body)
     }
     for (const [k, v] of Object.entries(options.headers ?? {})) headers[k.toLowerCase()] = v
+    const body = mergeBodies(bodies)
     const bytes = body?.bytes ?? Buffer.from('{}')
     headers['content-type'] = body?.contentType ?? 'application/json'
     return { status: options.status ?? 402, headers, body: bytes }
@@ -141,4 +142,30 @@ async function readBody(req: Request, limit: number): Promise<Buffer | undefined
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks)
+}
+
+/**
+ * The one body of a 402 several providers answer at once. JSON object bodies are merged into one
+ * object (the earlier provider's members win a clash): an RFC 9457 problem (MPP) may carry
+ * extension members, so x402 v1's `{x402Version, accepts, error}` and MPP's `{type, title, status,
+ * detail}` live in one `application/problem+json` document that clients of both parse. A body
+ * that is not a JSON object is used alone (the first provider's).
+ */
+function mergeBodies(bodies: readonly NonNullable<OfferChallenge['body']>[]): OfferChallenge['body'] {
+  if (bodies.length <= 1) return bodies[0]
+  const objects: Record<string, unknown>[] = []
+  for (const b of bodies) {
+    if (!/json/i.test(b.contentType)) return bodies[0]
+    try {
+      const v: unknown = JSON.parse(b.bytes.toString('utf8'))
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return bodies[0]
+      objects.push(v as Record<string, unknown>)
+    } catch {
+      return bodies[0]
+    }
+  }
+  const merged: Record<string, unknown> = {}
+  for (const o of objects.reverse()) Object.assign(merged, o)
+  const problem = bodies.find((b) => /problem\+json/i.test(b.contentType))
+  return { contentType: problem?.contentType ?? bodies[0]!.contentType, bytes: Buffer.from(JSON.stringify(merged)) }
 }
