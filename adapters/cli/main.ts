@@ -11,6 +11,7 @@ Usage:
                                         check a server requirement by requirement (agentswitch conformance help)
   agentswitch conformance list [--protocol P]
                                         the requirement registry: the compliance matrix
+  agentswitch mcp [--base-url URL]      the payment MCP server over stdio, calling the gateway with AGENTSWITCH_API_KEY
   agentswitch help
 
 Environment:
@@ -18,6 +19,8 @@ Environment:
   AGENTSWITCH_DATA_DIR  dev mode data directory (default ./data)
   AGENTSWITCH_DEV_SANDBOXES=off  dev mode without the sandbox rails (local chain, Alipay sandbox)
   LOG_LEVEL             dev mode log level (default info)
+  AGENTSWITCH_URL       mcp: the gateway's base URL (default http://127.0.0.1:8402; --base-url wins)
+  AGENTSWITCH_API_KEY   mcp: the agent's API key every tool call is made with
   Secrets referenced as { "env": "NAME" } in the config file are read from the environment.
 `
 
@@ -58,6 +61,18 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
       gateway.logger.info({ url, store: config.store.driver }, 'agentswitch listening')
       await waitForSignal()
       await gateway.close()
+      return 0
+    }
+    case 'mcp': {
+      // issue 11: stdout carries only the MCP protocol; nothing else may print to it.
+      const { values } = parseArgs({ args: rest, options: { 'base-url': { type: 'string' } }, strict: true })
+      const baseUrl = values['base-url'] ?? env['AGENTSWITCH_URL'] ?? 'http://127.0.0.1:8402'
+      if (!/^https?:\/\/[^\s]+$/.test(baseUrl)) {
+        console.error(`mcp: --base-url / AGENTSWITCH_URL must be an http(s) URL, got ${baseUrl}`)
+        return 2
+      }
+      const { runMcpStdio } = await import('../mcp/stdio.js')
+      await runMcpStdio({ baseUrl, apiKey: env['AGENTSWITCH_API_KEY'] || undefined, version: '0.1.0' })
       return 0
     }
     case 'conformance': {
