@@ -5,14 +5,24 @@ export interface ApprovalLinkParams {
   intentId: string
   /** Unix seconds after which the link is refused. */
   exp: number
+  /**
+   * `decide` (default): the link approves or denies. `status`: it only shows the approval's status
+   * (what an agent-facing surface such as UCP's `continue_url` hands out unless the operator lets
+   * the buyer decide by link).
+   */
+  purpose?: ApprovalLinkPurpose | undefined
 }
 
+export type ApprovalLinkPurpose = 'decide' | 'status'
+
 /**
- * The signature of an approval link: HMAC-SHA256(secret, `approval.<intent_id>.<exp>`), hex.
- * The intent id and the expiry are both covered, so neither can be swapped.
+ * The signature of an approval link: HMAC-SHA256(secret, `approval.<intent_id>.<exp>`) for a
+ * decide link, `approval-status.<intent_id>.<exp>` for a status link, hex. The intent id, the
+ * expiry and the purpose are all covered, so none can be swapped (a status link never decides).
  */
 export function signApprovalLink(secret: string, p: ApprovalLinkParams): string {
-  return createHmac('sha256', secret).update(`approval.${p.intentId}.${p.exp}`).digest('hex')
+  const domain = (p.purpose ?? 'decide') === 'decide' ? 'approval' : 'approval-status'
+  return createHmac('sha256', secret).update(`${domain}.${p.intentId}.${p.exp}`).digest('hex')
 }
 
 /**
@@ -20,9 +30,9 @@ export function signApprovalLink(secret: string, p: ApprovalLinkParams): string 
  *
  * @example approvalLinkPath('s3cret', 'pi_01…', 900) // '/v1/approvals/pi_01…/decide?exp=1700000900&sig=ab12…'
  */
-export function approvalLinkPath(secret: string, intentId: string, ttlSeconds: number, now: Date = new Date()): string {
+export function approvalLinkPath(secret: string, intentId: string, ttlSeconds: number, now: Date = new Date(), purpose: ApprovalLinkPurpose = 'decide'): string {
   const exp = Math.floor(now.getTime() / 1000) + ttlSeconds
-  return `/v1/approvals/${intentId}/decide?exp=${exp}&sig=${signApprovalLink(secret, { intentId, exp })}`
+  return `/v1/approvals/${intentId}/${purpose}?exp=${exp}&sig=${signApprovalLink(secret, { intentId, exp, purpose })}`
 }
 
 export type VerifyApprovalLinkResult = { ok: true } | { ok: false; reason: 'malformed' | 'expired' | 'bad_signature' }
@@ -30,9 +40,9 @@ export type VerifyApprovalLinkResult = { ok: true } | { ok: false; reason: 'malf
 /**
  * Check a presented approval link: the signature (constant time) and the expiry. Never throws.
  */
-export function verifyApprovalLink(secret: string, intentId: string, exp: unknown, sig: unknown, now: Date = new Date()): VerifyApprovalLinkResult {
+export function verifyApprovalLink(secret: string, intentId: string, exp: unknown, sig: unknown, now: Date = new Date(), purpose: ApprovalLinkPurpose = 'decide'): VerifyApprovalLinkResult {
   if (typeof exp !== 'string' || !/^\d{1,12}$/.test(exp) || typeof sig !== 'string' || !/^[0-9a-f]{64}$/.test(sig)) return { ok: false, reason: 'malformed' }
-  const expected = Buffer.from(signApprovalLink(secret, { intentId, exp: Number(exp) }), 'hex')
+  const expected = Buffer.from(signApprovalLink(secret, { intentId, exp: Number(exp), purpose }), 'hex')
   if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) return { ok: false, reason: 'bad_signature' }
   if (Number(exp) * 1000 < now.getTime()) return { ok: false, reason: 'expired' }
   return { ok: true }
@@ -68,6 +78,7 @@ export function approvalUrl(
   baseUrl: string,
   intentId: string,
   now: Date = new Date(),
+  purpose: ApprovalLinkPurpose = 'decide',
 ): string {
-  return `${baseUrl.replace(/\/+$/, '')}${approvalLinkPath(approvalLinkSecret(config), intentId, config.approvals?.linkTtlSeconds ?? 900, now)}`
+  return `${baseUrl.replace(/\/+$/, '')}${approvalLinkPath(approvalLinkSecret(config), intentId, config.approvals?.linkTtlSeconds ?? 900, now, purpose)}`
 }

@@ -67,7 +67,7 @@ export interface GatewayConfig {
   wallets?: { notifications?: { url: string; secret: string } }
   // --- approvals and risk rules (issue 10, A) ---
   /** Approval expiry and signed approval links (secret resolved); defaults applied by the schema. */
-  approvals?: { ttlSeconds: number; sweepIntervalMs: number; sweeper: boolean; linkTtlSeconds: number; linkSecret?: string }
+  approvals?: { ttlSeconds: number; sweepIntervalMs: number; sweeper: boolean; linkTtlSeconds: number; buyerDecidesByLink?: boolean; linkSecret?: string }
   /** Risk rules in evaluation order, and the regions / currencies of merchants and payers. */
   risk?: RiskConfig
   // --- scoped tokens (issue 10, T) ---

@@ -122,7 +122,7 @@ export interface paths {
         };
         /**
          * The signed approval link (no API key; HMAC over intent id and expiry)
-         * @description JSON by default; with `Accept: text/html` a page with Approve / Deny buttons. UCP sends this URL as `continue_url`.
+         * @description JSON by default; with `Accept: text/html` a page with Approve / Deny buttons. UCP sends this URL as `continue_url` only when `approvals.buyerDecidesByLink` is true.
          */
         get: operations["showApprovalLink"];
         put?: never;
@@ -145,6 +145,26 @@ export interface paths {
         put?: never;
         /** Deny (admin or the intent's merchant); the intent is canceled (approval_denied) and never settles */
         post: operations["denyApproval"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/approvals/{intent_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed status link (no API key; decides nothing)
+         * @description What UCP sends as `continue_url` by default: the platform holding it is the agent's side and must not approve its own payment. JSON by default; with `Accept: text/html` a page. Its signature is not valid on the decide path.
+         */
+        get: operations["showApprovalStatusLink"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1299,6 +1319,34 @@ export interface operations {
             403: components["responses"]["Error"];
             404: components["responses"]["Error"];
             409: components["responses"]["Error"];
+        };
+    };
+    showApprovalStatusLink: {
+        parameters: {
+            query: {
+                exp: string;
+                sig: string;
+            };
+            header?: never;
+            path: {
+                intent_id: components["parameters"]["ApprovalIntentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval (or an HTML page). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approval"];
+                    "text/html": string;
+                };
+            };
+            403: components["responses"]["Error"];
+            404: components["responses"]["Error"];
         };
     };
     getCapabilities: {

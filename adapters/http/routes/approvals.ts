@@ -119,9 +119,9 @@ export function approvalRoutes(deps: ApprovalRoutesDeps): Router {
 
   // --- the signed approval link: no API key; the HMAC over (intent id, expiry) is the authority ---
 
-  const checkLink = async (req: Request): Promise<PaymentIntent> => {
+  const checkLink = async (req: Request, purpose: 'decide' | 'status' = 'decide'): Promise<PaymentIntent> => {
     const id = String(req.params['intent_id'])
-    const v = INTENT_ID.test(id) ? verifyApprovalLink(secret, id, req.query['exp'], req.query['sig']) : ({ ok: false, reason: 'malformed' } as const)
+    const v = INTENT_ID.test(id) ? verifyApprovalLink(secret, id, req.query['exp'], req.query['sig'], new Date(), purpose) : ({ ok: false, reason: 'malformed' } as const)
     if (!v.ok) throw new GatewayError('GW_FORBIDDEN', v.reason === 'expired' ? 'this approval link has expired; ask for a new one' : 'this approval link is not valid')
     const stored = await deps.store.getIntent(id)
     if (!stored) throw new GatewayError('GW_NOT_FOUND', `no approval for ${id}`)
@@ -145,6 +145,22 @@ export function approvalRoutes(deps: ApprovalRoutesDeps): Router {
         `<!doctype html><meta charset="utf-8"><title>Approve payment</title><h1>Approve a payment by agent ${escapeHtml(v.agent_id)}</h1>` +
           `<p>Merchant ${escapeHtml(v.merchant_id)}, amount ${escapeHtml(amount)}</p><p>Why it needs you: ${escapeHtml(v.reasons.join(', ') || 'review')}</p>${buttons}`,
       )
+  })
+
+  // A status link (UCP's continue_url unless buyers decide by link): shows the approval, decides nothing.
+  r.get('/approvals/:intent_id/status', async (req, res) => {
+    const intent = await checkLink(req, 'status')
+    const v = await view(intent, req, false)
+    if (!req.accepts(['application/json', 'text/html']) || req.accepts(['application/json', 'text/html']) === 'application/json') {
+      res.json(v)
+      return
+    }
+    const amount = `${v.amount.value} (minor units) ${v.amount.asset}`
+    const state = v.status === 'pending' ? '<p>Waiting for the approver. Complete the purchase again once it is approved.</p>' : `<p>Decided: <b>${escapeHtml(v.status)}</b></p>`
+    res
+      .type('html')
+      .setHeader('Cache-Control', 'no-store')
+      .send(`<!doctype html><meta charset="utf-8"><title>Payment approval</title><h1>A payment by agent ${escapeHtml(v.agent_id)} needs an approval</h1><p>Merchant ${escapeHtml(v.merchant_id)}, amount ${escapeHtml(amount)}</p>${state}`)
   })
 
   r.post('/approvals/:intent_id/decide', async (req, res) => {

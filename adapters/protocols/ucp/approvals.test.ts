@@ -65,7 +65,7 @@ function expectValid(body: unknown): void {
 
 const payments = (): number => harness.sandbox.ledger.entries({ kind: 'payment', currency: 'CNY' }).length
 
-async function escalated(): Promise<{ id: string; continueUrl: string; intentId: string }> {
+async function escalated(purpose: 'status' | 'decide' = 'status'): Promise<{ id: string; continueUrl: string; intentId: string }> {
   const c = await call('POST', '/checkout-sessions', { line_items: [{ item: { id: 'pot_ceramic' }, quantity: 2 }], fulfillment: SHIPPING })
   expect(c.status).toBe(201)
   const id = c.body['id'] as string
@@ -75,15 +75,37 @@ async function escalated(): Promise<{ id: string; continueUrl: string; intentId:
   expect(r.body['status']).toBe('requires_escalation')
   expect(r.body['messages']).toEqual([expect.objectContaining({ type: 'error', code: 'approval_required', severity: 'requires_buyer_review' })])
   const continueUrl = String(r.body['continue_url'])
-  expect(continueUrl).toMatch(/^http:\/\/gateway\.test\/v1\/approvals\/pi_\w+\/decide\?exp=\d+&sig=[0-9a-f]{64}$/)
+  expect(continueUrl).toMatch(new RegExp(`^http://gateway\\.test/v1/approvals/pi_\\w+/${purpose}\\?exp=\\d+&sig=[0-9a-f]{64}$`))
   const intentId = /approvals\/(pi_\w+)\//.exec(continueUrl)![1]!
   return { id, continueUrl: continueUrl.replace(PUBLIC, gw.url), intentId }
 }
 
 describe('UCP escalation: requires_escalation + continue_url', () => {
-  it('escalates, still escalates on a retry, the buyer approves at continue_url, and the next complete settles', async () => {
+  it('by default continue_url only shows the status: the platform (the agent side) cannot approve with it; the approver decides through the API', async () => {
     const before = payments()
-    const { id, continueUrl } = await escalated()
+    const { id, continueUrl, intentId } = await escalated('status')
+    const shown = await request(continueUrl, { headers: { accept: 'application/json' } })
+    expect(shown.statusCode).toBe(200)
+    expect(await shown.body.json()).toMatchObject({ intent_id: intentId, status: 'pending' })
+    // The same signature on the decide path is refused: a status link never decides.
+    const forged = await request(continueUrl.replace('/status?', '/decide?'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ decision: 'approve' }) })
+    expect(forged.statusCode).toBe(403)
+    await forged.body.dump()
+    expect((await gw.gateway.store.getIntent(intentId))!.intent.status).toBe('requires_approval')
+    const approved = await request(`${gw.url}/v1/approvals/${intentId}/approve`, { method: 'POST', headers: { authorization: `Bearer ${TEST_KEYS.admin}`, 'idempotency-key': `approve-${intentId}` } })
+    expect(approved.statusCode).toBe(200)
+    await approved.body.dump()
+    const done = await call('POST', `/checkout-sessions/${id}/complete`, PAY)
+    expect(done.body['status']).toBe('completed')
+    expect(payments()).toBe(before + 1)
+  })
+
+  it('with approvals.buyerDecidesByLink: escalates, still escalates on a retry, the buyer approves at continue_url, and the next complete settles', async () => {
+    // The operator trusts its platforms to hand continue_url to the human buyer only.
+    const approvals = gw.gateway.deps.config.approvals as { buyerDecidesByLink?: boolean }
+    approvals.buyerDecidesByLink = true
+    const before = payments()
+    const { id, continueUrl } = await escalated('decide').finally(() => (approvals.buyerDecidesByLink = false))
     const again = await call('POST', `/checkout-sessions/${id}/complete`, PAY)
     expect(again.body['status']).toBe('requires_escalation')
     expect(payments()).toBe(before)

@@ -341,9 +341,11 @@ export function ucpMount(options: UcpOptions): Mount {
         throw e
       }
       if (result.kind === 'requires_approval') {
-        // DESIGN §4.3: UCP escalates with `requires_escalation` + `continue_url` (the signed approval link).
+        // DESIGN §4.3: UCP escalates with `requires_escalation` + `continue_url`: a signed STATUS link (the
+        // platform is the agent's side: it must not be able to approve its own payment), or the signed
+        // decide link when the operator lets the buyer approve by link (`approvals.buyerDecidesByLink`).
         const message: UcpMessage = { type: 'error', code: 'approval_required', content: `a person must approve this payment (${result.reasons.join(', ') || 'review'}); open continue_url, then complete again`, severity: 'requires_buyer_review' }
-        const escalated: StoredCheckout = { ...s, intentId: result.intentId, approvalAttempt: attempt, checkout: { ...base, status: 'requires_escalation', messages: [message], continue_url: approvalUrl(deps.config, origin, result.intentId) } }
+        const escalated: StoredCheckout = { ...s, intentId: result.intentId, approvalAttempt: attempt, checkout: { ...base, status: 'requires_escalation', messages: [message], continue_url: approvalUrl(deps.config, origin, result.intentId, new Date(), deps.config.approvals?.buyerDecidesByLink ? 'decide' : 'status') } }
         await saveCheckout(rec, escalated)
         return sendCheckout(res, 200, escalated.checkout, n)
       }
