@@ -111,6 +111,9 @@ async function resumeExisting<C>(deps: ProcessPaymentDeps, params: ProcessPaymen
     return { kind: 'requires_approval', intent, reasons: approvalFromEvents(intent, events, 0)?.reasons ?? [] }
   }
   if (!wasApproved(events)) return undefined
+  // The retry must be the payment that was approved: same amount, same instrument, same kind of
+  // authorisation (and the same scoped token). A different one never borrows the approval.
+  if (!sameApprovedPayment(intent, params)) return undefined
   const rail = chooseRail(deps.rails, intent, params.rail)
   try {
     const { intent: after, outcome } = await settleIntent(deps, { intentId: intent.id, rail, credential: params.credential, actor: params.actor, signal: params.signal })
@@ -122,4 +125,20 @@ async function resumeExisting<C>(deps: ProcessPaymentDeps, params: ProcessPaymen
     const fresh = await deps.store.getIntent(intent.id)
     return { kind: 'existing', intent: fresh?.intent ?? intent }
   }
+}
+
+/** Whether `params` asks for the same payment as the approved `intent` (see resumeExisting). */
+function sameApprovedPayment(intent: PaymentIntent, params: ProcessPaymentParameters<unknown>): boolean {
+  const a = intent.instrument as unknown as Record<string, unknown>
+  const b = params.instrument as unknown as Record<string, unknown>
+  const tokenOf = (c: unknown): unknown => (c && typeof c === 'object' ? (c as Record<string, unknown>)['token_id'] : undefined)
+  return (
+    intent.amount.value === params.amount.value &&
+    intent.amount.asset === params.amount.asset &&
+    a['type'] === b['type'] &&
+    a['ref'] === b['ref'] &&
+    a['network'] === b['network'] &&
+    intent.authorization.type === params.authorization.type &&
+    tokenOf(intent.authorization.constraints) === tokenOf(params.authorization.constraints)
+  )
 }

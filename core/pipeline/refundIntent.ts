@@ -147,6 +147,9 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
 
   // Reserve the amount in the intent (version-checked): concurrent refunds cannot exceed the capture.
   try {
+    // Another driver may have given this row up meanwhile (only after UNRESERVED_GRACE_MS): never reserve then.
+    const fresh = await deps.store.getRefund(record.id)
+    if (fresh && fresh.status !== 'pending') throw new GatewayError('GW_INTENT_CONFLICT', `refund ${record.id} was closed before its amount was reserved; request it again`)
     intent = await commit(deps, intent.id, clock, (current) => {
       if (current.refunds?.some((r) => r.id === record.id)) return undefined
       if (!REFUNDABLE.has(current.status)) throw new GatewayError('GW_INVALID_TRANSITION', `cannot refund an intent that is ${current.status}`)
@@ -168,6 +171,13 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
   }
   return { ...(await drive(deps, record, params.signal)), created: true }
 }
+
+/**
+ * How long a refund row may stay `pending` without its amount reserved in the intent before another
+ * driver gives it up (`refund_not_reserved`): its creator reserves it within milliseconds, so only
+ * a creator that died in between leaves such a row.
+ */
+const UNRESERVED_GRACE_MS = 60_000
 
 /**
  * Finish a `pending` refund (its rail outcome was unknown, or a crash came before the rail call):
@@ -202,6 +212,9 @@ async function drive(deps: RefundIntentDeps, record: RefundRecord, signal?: Abor
   if (record.status !== 'pending' || !entry) {
     // Failed before it was reserved, or already finished: nothing to send.
     if (record.status === 'pending' && !entry) {
+      // Its creator may still be reserving it right now: give a young row up only after the grace period.
+      const now = (deps.clock ?? (() => new Date()))()
+      if (now.getTime() - record.createdAt.getTime() < UNRESERVED_GRACE_MS) return { refund: record, intent: stored.intent }
       const failed: RefundRecord = { ...record, status: 'failed', code: 'refund_not_reserved', updatedAt: (deps.clock ?? (() => new Date()))() }
       await deps.store.finishRefund(failed)
       return { refund: (await deps.store.getRefund(record.id)) ?? failed, intent: stored.intent }
@@ -225,6 +238,9 @@ async function drive(deps: RefundIntentDeps, record: RefundRecord, signal?: Abor
     }
   }
   if (outcome.status === 'not_found') {
+    // Mark the attempt BEFORE the rail call: any other driver of this refund (a retry, a GET) now
+    // asks the rail first instead of sending the refund a second time.
+    if (!attempted) await deps.store.finishRefund({ ...record, status: 'pending', code: 'rail_attempt_in_flight', updatedAt: (deps.clock ?? (() => new Date()))() })
     try {
       outcome = await rail.refund({ intent: stored.intent, amount: record.railAmount, refundKey: record.id, reason: record.reason, signal })
     } catch (err) {

@@ -75,7 +75,7 @@ describe('risk rules', () => {
     expect((await policy.evaluate(firstBig)).decision).toBe('allow')
   })
 
-  it('region and currency mismatch (metadata beats config), unknown sides pass', async () => {
+  it('region and currency mismatch (the operator config beats the agent metadata), unknown sides pass', async () => {
     const config: RiskConfig = {
       rules: [
         { type: 'region_mismatch', action: 'review' },
@@ -87,7 +87,11 @@ describe('risk rules', () => {
     const policy = riskPolicy({ store, config })
     expect((await policy.evaluate(await put({ payer: { agent_id: 'a1' } }))).decision).toBe('allow')
     expect(await policy.evaluate(await put({ payer: { agent_id: 'a2' } }))).toEqual({ decision: 'deny', reasons: ['currency_mismatch'] })
-    expect(await policy.evaluate(await put({ payer: { agent_id: 'a1' }, metadata: { payer_region: 'DE' } }))).toEqual({ decision: 'review', reasons: ['region_mismatch'] })
+    // An agent without configured sides is judged on what it declares...
+    expect(await policy.evaluate(await put({ payer: { agent_id: 'a4' }, metadata: { payer_region: 'DE' } }))).toEqual({ decision: 'review', reasons: ['region_mismatch'] })
+    // ...but cannot talk its way past the operator's configuration, nor blank it out.
+    expect(await policy.evaluate(await put({ payer: { agent_id: 'a2' }, metadata: { payer_currency: 'CNY', payer_region: 'CN' } }))).toEqual({ decision: 'deny', reasons: ['currency_mismatch'] })
+    expect(await policy.evaluate(await put({ payer: { agent_id: 'a2' }, metadata: { payer_currency: '' } }))).toEqual({ decision: 'deny', reasons: ['currency_mismatch'] })
     expect((await policy.evaluate(await put({ payer: { agent_id: 'a3' }, merchant_id: 'm9', amount: { value: '1', asset: 'eip155:1/erc20:0x0000000000000000000000000000000000000001' } }))).decision).toBe('allow')
   })
 

@@ -83,12 +83,14 @@ export async function evaluateRule(deps: RiskRuleDeps, rule: RiskRuleConfig, int
   const pass = (reason: string, facts?: Record<string, string | number>): RiskFinding => ({ rule: rule.type, outcome: 'pass', reason, ...(facts ? { facts } : {}) })
   switch (rule.type) {
     case 'velocity': {
-      const key = rule.scope === 'agent' ? intent.payer.agent_id : payerKey(intent)
-      if (key === undefined) return pass('velocity_payer_unknown')
+      // A payer the agent did not name is counted as the agent itself: leaving it out never escapes the rule.
+      const named = rule.scope === 'payer' ? payerKey(intent) : undefined
+      const by = named === undefined ? 'agent' : 'payer'
+      const key = named ?? intent.payer.agent_id
       const now = (deps.clock ?? (() => new Date()))()
       const since = new Date(now.getTime() - rule.windowSeconds * 1000)
       // This intent is already stored: count the others, then add it.
-      const count = (await deps.store.riskCountIntents({ by: rule.scope, key, since, excludeId: intent.id })) + 1
+      const count = (await deps.store.riskCountIntents({ by, key, since, excludeId: intent.id })) + 1
       const facts = { count, max: rule.max, window_seconds: rule.windowSeconds }
       return count > rule.max ? fire(`velocity_${rule.scope}_exceeded`, facts) : pass(`velocity_${rule.scope}_ok`, facts)
     }
@@ -106,14 +108,15 @@ export async function evaluateRule(deps: RiskRuleDeps, rule: RiskRuleConfig, int
       return before ? pass('known_merchant') : fire('first_purchase_from_merchant')
     }
     case 'region_mismatch': {
-      const payer = intent.metadata?.['payer_region'] ?? deps.config.payers?.[intent.payer.agent_id]?.region
+      // The operator's configuration wins over what the agent writes in metadata (an empty value counts as none).
+      const payer = deps.config.payers?.[intent.payer.agent_id]?.region || intent.metadata?.['payer_region'] || undefined
       const merchant = deps.config.merchants?.[intent.merchant_id]?.region
       if (!payer || !merchant) return pass('region_unknown')
       const facts = { payer_region: payer.toUpperCase(), merchant_region: merchant.toUpperCase() }
       return payer.toUpperCase() === merchant.toUpperCase() ? pass('region_match', facts) : fire('region_mismatch', facts)
     }
     case 'currency_mismatch': {
-      const payer = intent.metadata?.['payer_currency'] ?? deps.config.payers?.[intent.payer.agent_id]?.currency
+      const payer = deps.config.payers?.[intent.payer.agent_id]?.currency || intent.metadata?.['payer_currency'] || undefined
       const merchant = deps.config.merchants?.[intent.merchant_id]?.currency ?? currencyOfAsset(intent.amount.asset)
       if (!payer || !merchant) return pass('currency_unknown')
       const facts = { payer_currency: payer.toUpperCase(), merchant_currency: merchant.toUpperCase() }

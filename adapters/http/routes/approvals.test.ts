@@ -63,6 +63,10 @@ describe('approval above a wallet threshold (POST /v1/payments)', () => {
     expect(payments()).toBe(before)
 
     expect((await api('POST', `/v1/approvals/${id}/approve`, TEST_KEYS.merchant, { note: 'ok' })).json).toMatchObject({ status: 'approved', decided_by: 'merchant:m1' })
+    // A different payment under the approved reference never borrows the approval.
+    const other = await api('POST', '/v1/payments', TEST_KEYS.agent, { merchant_id: 'm1', amount: { value: '100', asset: 'iso4217:CNY' }, instrument: { type: 'alipay.agreement', ref: '20215000000000000001' }, reference: 'big-1' })
+    expect(other.json).toMatchObject({ id, status: 'authorized' })
+    expect(payments()).toBe(before)
     const done = await pay('big-1', '8000')
     expect(done.json).toMatchObject({ id, status: 'succeeded' })
     expect(payments()).toBe(before + 1)

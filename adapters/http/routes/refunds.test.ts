@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { PaymentIntent } from '../../../core/intent/types.js'
-import { refundIntent } from '../../../core/pipeline/refundIntent.js'
+import { reconcileRefund, refundIntent } from '../../../core/pipeline/refundIntent.js'
+import { RailRegistry } from '../../../core/rails/port.js'
 import { settleIntent } from '../../../core/pipeline/settleIntent.js'
 import { newId } from '../../../core/util/ids.js'
 import type { Store } from '../../../core/store/port.js'
@@ -228,6 +229,23 @@ describe('refund safety', () => {
     h.sandbox.faults.clear()
     expect(r.body).toMatchObject({ status: 'succeeded' })
     expect(h.sandbox.ledger.entries({ ref: id, kind: 'refund' }).map((e) => e.amount)).toEqual(['200'])
+  })
+
+  it('a pending refund row not yet reserved is left alone while its creator may still reserve it; only after the grace period is it given up', async () => {
+    const id = await authorizedIntent(store, { value: '500', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    const created = new Date()
+    const refundId = newId('re')
+    await store.insertRefund({ id: refundId, intentId: id, merchantId: 'm1', status: 'pending', amount: { value: '100', asset: 'iso4217:CNY' }, railAmount: { value: '100', asset: 'iso4217:CNY' }, rail: 'alipay', actor: 'merchant:m1', createdAt: created, updatedAt: created })
+    const rails = new RailRegistry().register(h.alipay)
+    // Another driver (a retry, a GET) right away: the row stays pending and nothing is sent.
+    const early = await reconcileRefund({ store, rails, clock: () => new Date(created.getTime() + 1_000) }, { refundId })
+    expect(early.refund.status).toBe('pending')
+    expect(h.sandbox.ledger.entries({ ref: id, kind: 'refund' })).toEqual([])
+    // Its creator never reserved it (it died): after the grace period it is closed, still without money moving.
+    const late = await reconcileRefund({ store, rails, clock: () => new Date(created.getTime() + 61_000) }, { refundId })
+    expect(late.refund).toMatchObject({ status: 'failed', code: 'refund_not_reserved' })
+    expect(h.sandbox.ledger.entries({ ref: id, kind: 'refund' })).toEqual([])
   })
 
   it('an outcome that stays unknown leaves the refund pending; reading it later asks the rail and finishes it once', async () => {

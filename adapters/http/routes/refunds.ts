@@ -94,7 +94,9 @@ export function refundRoutes(deps: RefundRoutesDeps): Router {
     const refund = REFUND_ID.test(id) ? await deps.store.getRefund(id) : undefined
     const intent = refund ? (await deps.store.getIntent(refund.intentId))?.intent : undefined
     if (!refund || !intent || !canSee(locals(res).principal!, refund.merchantId, intent.payer.agent_id)) throw new GatewayError('GW_NOT_FOUND', `no refund ${id}`)
-    if (refund.status !== 'pending') return void res.json(refundView(refund))
+    // Only a principal that may refund re-drives a pending refund (a read-only key only reads it).
+    const p = locals(res).principal!
+    if (refund.status !== 'pending' || (p.kind === 'agent' && !hasScope(p, 'refunds:write'))) return void res.json(refundView(refund))
     // A pending refund (unknown rail outcome): ask the rail now, and finish it the one safe way
     // (the same refund key, only when the rail has no record of it).
     try {

@@ -87,6 +87,31 @@ describe('MPP escalation: payment-action-required, then approve / deny / expire'
     })
   }
 
+  it('settle-after: two concurrent retries of the approved credential settle it once; the approval is never canceled under them', async () => {
+    // /paid/slow: the upstream answers after 3 s, so the second retry arrives while the first holds the authorization.
+    const credential = await credentialFor('/paid/slow')
+    const before = await fx.balance(payer.address)
+    const intentId = (await send('/paid/slow', credential)).problem!['intent_id'] as string
+    expect(await decide(intentId, 'approve')).toBe(200)
+    const first = send('/paid/slow', credential)
+    await new Promise((r) => setTimeout(r, 300))
+    const answers = await Promise.all([first, send('/paid/slow', credential)])
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1)
+    for (const a of answers.filter((x) => x.status !== 200)) expect(a.status).toBeLessThan(500)
+    expect((await fx.gw.gateway.store.getIntent(intentId))?.intent.status).toBe('succeeded')
+    expect(await fx.balance(payer.address)).toBe(before - 10_000n)
+  })
+
+  it('a crafted payload type (an object) is a 402 problem, never a 500', async () => {
+    const credential = await credentialFor('/paid/upfront')
+    const json = JSON.parse(Buffer.from(credential.replace(/^Payment /, ''), 'base64url').toString('utf8')) as { payload: Record<string, unknown> }
+    json.payload['type'] = { toString: 1 }
+    const crafted = `Payment ${Buffer.from(JSON.stringify(json)).toString('base64url')}`
+    const r = await send('/paid/upfront', crafted)
+    expect(r.status).toBe(402)
+    expect(r.problem).toMatchObject({ type: 'https://paymentauth.org/problems/verification-failed' })
+  })
+
   it('a denied payment never settles', async () => {
     const credential = await credentialFor('/paid/upfront')
     const before = await fx.balance(payer.address)

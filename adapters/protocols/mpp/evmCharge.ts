@@ -154,7 +154,7 @@ export async function verifyMppCredential(p: VerifyMppCredentialParameters): Pro
   if (expiresAt.getTime() <= p.now.getTime()) return refuse('payment-expired', `the challenge expired at ${c.expires}`)
 
   const payload = credential.payload
-  if (payload['type'] !== 'authorization') return refuse('verification-failed', `credential type ${JSON.stringify(String(payload['type']).slice(0, 40))} is not accepted: this challenge lists ["authorization"]`)
+  if (payload['type'] !== 'authorization') return refuse('verification-failed', `credential type ${JSON.stringify(typeof payload['type'] === 'string' ? payload['type'].slice(0, 40) : typeof payload['type'])} is not accepted: this challenge lists ["authorization"]`)
   const fields = { from: payload['from'], to: payload['to'], value: payload['value'], validAfter: payload['validAfter'], validBefore: payload['validBefore'], nonce: payload['nonce'] }
   const auth = parseEip3009Authorization(fields)
   const signature = payload['signature']

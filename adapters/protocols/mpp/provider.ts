@@ -229,7 +229,7 @@ function createMppProvider(app: HttpAppDeps, o: MppOptions): MppProvider {
     if (isPaid(intent)) return deliver(call, p, intent)
     if (intent.status === 'requires_approval') return actionRequired(call, p, intent, [intent.status_reason ?? 'review'])
     // Approved by a person, waiting for this retry (settle-before routes resume in processPayment).
-    if (intent.status === 'authorized' && call.route.settle === 'after' && wasApproved(await app.store.listEvents(intent.id))) return settleAfter(call, p, intent)
+    if (intent.status === 'authorized' && call.route.settle === 'after' && wasApproved(await app.store.listEvents(intent.id))) return settleAfter(call, p, intent, true)
     const wasProcessing = intent.status === 'processing'
     const now = intent.status === 'failed' || intent.status === 'canceled' ? intent : await awaitDecision(intent.id, pendingWaitMs)
     if (now && isPaid(now)) return deliver(call, p, now)
@@ -276,7 +276,7 @@ function createMppProvider(app: HttpAppDeps, o: MppOptions): MppProvider {
   }
 
   /** Settle after the upstream answered < 400, for an authorised intent (new, or approved by a person). */
-  async function settleAfter(call: PricedCall, p: MppEvmPayment, intent: PaymentIntent): Promise<HttpAnswer> {
+  async function settleAfter(call: PricedCall, p: MppEvmPayment, intent: PaymentIntent, resumed = false): Promise<HttpAnswer> {
     const credential = credentialOf(p)
     const declined = (reasons: string[]): HttpAnswer => {
       const r = reasons[0] ?? 'declined'
@@ -284,6 +284,14 @@ function createMppProvider(app: HttpAppDeps, o: MppOptions): MppProvider {
     }
     const lock = { namespace: EIP3009_REPLAY_NAMESPACE, key: eip3009ReplayKey(p.offer.chainId, p.offer.token.address, p.payer, p.authorization.nonce), holder: intent.id }
     if (!(await app.store.acquireReplayLock({ ...lock, expiresAt: validBeforeOf(p), now: clock() }))) {
+      if (resumed) {
+        // A concurrent retry of this same credential is settling this approved intent: wait for it
+        // (never cancel the approved payment under it).
+        const now = await awaitDecision(intent.id, pendingWaitMs)
+        if (now && isPaid(now)) return deliver(call, p, now)
+        if (now && (now.status === 'failed' || now.status === 'canceled')) return refuse(call, 'invalid-challenge', `this challenge was already used by a payment that ended ${now.status} (${now.status_reason ?? now.status})`)
+        return pending(now?.route?.reference)
+      }
       await cancelIntent(d, intent.id, 'authorization_in_use')
       return refuse(call, 'invalid-challenge', 'this authorization is being used by another payment')
     }

@@ -31,7 +31,7 @@ export async function startMppFixture(options: Partial<MppOptions> = {}, fixture
   const make = mppOfferProvider({ secret: TEST_MPP_SECRET, clock: () => new Date(Date.now() + skewMs), ...options })
   const fx = await startX402Fixture({
     ...(fixture.configPatch ? { configPatch: fixture.configPatch } : {}),
-    routes: (b) => [route(b), route(b, { id: 'upfront', path: '/paid/upfront', settle: 'before' }), route(b, { id: 'other', path: '/paid/other' })],
+    routes: (b) => [route(b), route(b, { id: 'upfront', path: '/paid/upfront', settle: 'before' }), route(b, { id: 'other', path: '/paid/other' }), route(b, { id: 'slow', path: '/paid/slow', upstream: { url: `${b.upstream.url}/slow`, timeoutMs: 10_000 } })],
     x402: {
       offerProviders: [
         (ctx) => {
