@@ -665,6 +665,28 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
         expect(await store.transitionToken({ id: token.id, from: 'used', to: 'purged', doc: { purged: true } })).toBe(true)
         expect(await store.getToken(token.id)).toEqual({ ...token, state: 'purged', doc: { purged: true } })
       })
+
+      it('compares the redemption key and the unbound redemption when asked (null: no redemption)', async () => {
+        const id = 'gwt_contract_redemption'
+        await store.insertToken({ id, state: 'active', expiresAt: at(60_000), doc: { kind: 'scoped' } })
+        const k1 = { kind: 'scoped', redemption: { key: 'K1' } }
+        expect(await store.transitionToken({ id, from: 'active', to: 'used', doc: k1, expectRedemptionKey: 'K1' })).toBe(false)
+        expect(await store.transitionToken({ id, from: 'active', to: 'used', doc: k1, expectRedemptionKey: null })).toBe(true)
+        // release A (holder K1) → redeem K2 → a stale release B for K1 must fail.
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1' })).toBe(true)
+        const k2 = { kind: 'scoped', redemption: { key: 'K2' } }
+        expect(await store.transitionToken({ id, from: 'active', to: 'used', doc: k2, expectRedemptionKey: null })).toBe(true)
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1' })).toBe(false)
+        expect(await store.transitionToken({ id, from: 'used', to: 'used', doc: { kind: 'scoped', redemption: { key: 'K1', intent_id: 'pi_1' } }, expectRedemptionKey: 'K1' })).toBe(false)
+        expect(await store.getToken(id)).toMatchObject({ state: 'used', doc: k2 })
+        // Bind once: a second bind of the same redemption needs it still unbound.
+        const bound = (intent_id: string) => ({ kind: 'scoped', redemption: { key: 'K2', intent_id } })
+        expect(await store.transitionToken({ id, from: 'used', to: 'used', doc: bound('pi_A'), expectRedemptionKey: 'K2', expectUnboundRedemption: true })).toBe(true)
+        expect(await store.transitionToken({ id, from: 'used', to: 'used', doc: bound('pi_B'), expectRedemptionKey: 'K2', expectUnboundRedemption: true })).toBe(false)
+        expect(await store.getToken(id)).toMatchObject({ state: 'used', doc: bound('pi_A') })
+        // Without the options it still compares the state only.
+        expect(await store.transitionToken({ id, from: 'used', to: 'revoked' })).toBe(true)
+      })
     })
 
     // --- open-mandate spend (AP2) -------------------------------------------------------------------

@@ -121,8 +121,11 @@ export interface Store {
   /**
    * Move a token from state `from` to `to` (optionally replacing its document) for exactly one
    * caller across processes: `true` for the winner, `false` when its state was not `from`.
+   * With `expectRedemptionKey` it also requires the stored `doc.redemption.key` to equal it (`null`:
+   * no redemption), and with `expectUnboundRedemption` that `doc.redemption.intent_id` is absent,
+   * so a read-then-write never overwrites a newer redemption or bind.
    */
-  transitionToken(params: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean>
+  transitionToken(params: TransitionTokenParameters): Promise<boolean>
 
   // --- open-mandate spend (AP2 budget / recurrence) -------------------------------------------
 
@@ -372,6 +375,18 @@ export interface CheckoutSessionRecord {
 }
 
 export type UpdateRecordResult = { ok: true } | { ok: false; reason: 'not_found' } | { ok: false; reason: 'version_conflict'; currentVersion: number }
+
+/** Parameters of {@link Store.transitionToken}. */
+export interface TransitionTokenParameters {
+  id: string
+  from: string
+  to: string
+  doc?: unknown
+  /** Also require `doc.redemption.key` to be this (`null`: the document has no redemption key). */
+  expectRedemptionKey?: string | null | undefined
+  /** Also require `doc.redemption.intent_id` to be absent (the redemption is not yet bound to an intent). */
+  expectUnboundRedemption?: boolean | undefined
+}
 
 /** A token: a vault token (encrypted card in `doc`) or a scoped single-use token. */
 export interface TokenRecord {

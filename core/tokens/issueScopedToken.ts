@@ -145,6 +145,7 @@ function expiryOf(p: IssueScopedTokenParameters, now: Date, maxTtlSeconds: numbe
   if (p.expiresInSeconds !== undefined) {
     path = 'expires_in_seconds'
     if (!Number.isInteger(p.expiresInSeconds) || p.expiresInSeconds < 1) throw new GatewayError('GW_SCHEMA_INVALID', 'expires_in_seconds must be a positive integer', { details: [{ path, message: 'must be a positive integer' }] })
+    if (p.expiresInSeconds > maxTtlSeconds) throw ttlTooLong(path, maxTtlSeconds)
     at = new Date(now.getTime() + p.expiresInSeconds * 1000)
   } else {
     path = 'expires_at'
@@ -152,8 +153,11 @@ function expiryOf(p: IssueScopedTokenParameters, now: Date, maxTtlSeconds: numbe
     if (Number.isNaN(at.getTime())) throw new GatewayError('GW_SCHEMA_INVALID', 'expires_at must be an RFC 3339 date-time', { details: [{ path, message: 'must be a date-time' }] })
     if (at.getTime() <= now.getTime()) throw new GatewayError('GW_SCHEMA_INVALID', 'expires_at must be in the future', { details: [{ path, message: 'must be in the future' }] })
   }
-  if (at.getTime() > now.getTime() + maxTtlSeconds * 1000) {
-    throw new GatewayError('GW_SCHEMA_INVALID', `a token may live at most ${maxTtlSeconds} s (tokens.maxTtlSeconds)`, { details: [{ path, message: `at most ${maxTtlSeconds} s from now` }] })
-  }
+  // NaN (a date out of range) fails this too: never an Invalid Date past this point.
+  if (!(at.getTime() <= now.getTime() + maxTtlSeconds * 1000)) throw ttlTooLong(path, maxTtlSeconds)
   return at
+}
+
+function ttlTooLong(path: string, maxTtlSeconds: number): GatewayError {
+  return new GatewayError('GW_SCHEMA_INVALID', `a token may live at most ${maxTtlSeconds} s (tokens.maxTtlSeconds)`, { details: [{ path, message: `at most ${maxTtlSeconds} s from now` }] })
 }

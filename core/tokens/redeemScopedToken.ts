@@ -13,7 +13,7 @@ export interface ScopedTokenPayment {
   amount: Money
   /** When the presenter is one of our authenticated agents, it must be the token's agent. Absent: the token itself authenticates the agent (UCP platforms). */
   payer?: { agent_id?: string | undefined } | undefined
-  /** `metadata.category` is the payment's category (it wins over `merchantCategory`). */
+  /** `metadata.category` is the payment's stated category (checked together with `merchantCategory`, never instead of it). */
   metadata?: Record<string, string> | undefined
 }
 
@@ -21,7 +21,7 @@ export interface RedeemScopedTokenParameters {
   /** The token string as presented. */
   token: string
   intent: ScopedTokenPayment
-  /** The merchant's configured category, when the payment does not state one. */
+  /** The merchant's configured category: when set, it must match the token's category too. */
   merchantCategory?: string | undefined
   /** The protocol it came through (`acp`, `ucp`, `gateway`, …), recorded on the token. */
   via?: string | undefined
@@ -65,8 +65,9 @@ export type RedeemScopedTokenErrorType = GatewayError
  *
  * Checks, in order: shape and HMAC signature (over the stored claims, so a changed scope in the
  * database fails too) and the stored SHA-256 → not revoked → not used (unless by the same
- * `redemptionKey`) → not expired → the wallet's consent is granted (so revoking a wallet's consent
- * stops all its tokens at once, with no per-token sweep) → merchant, agent, asset, amount ≤ max,
+ * `redemptionKey`) → not expired → the wallet's consent is granted and was not revoked since the
+ * token was issued (so revoking a wallet's consent stops all its tokens at once, with no per-token
+ * sweep, and a re-grant does not revive them) → merchant, agent, asset, amount ≤ max,
  * category → the wallet has a chargeable funding instrument. Then `active → used` by one
  * conditional update (`transitionToken`): of any number of concurrent presentations, through any
  * protocol and any gateway process, exactly one wins; the others get `GW_TOKEN_USED`.
@@ -97,6 +98,10 @@ export async function redeemScopedToken(deps: ScopedTokenDeps, params: RedeemSco
   const wallet = await deps.store.getWallet(claims.wallet_id)
   if (!wallet) throw new GatewayError('GW_TOKEN_REVOKED', `the wallet ${claims.wallet_id} of this token no longer exists`)
   if (wallet.consent !== 'granted') throw new GatewayError('GW_TOKEN_REVOKED', `the consent of wallet ${wallet.id} was revoked: its tokens no longer pay`)
+  // A re-grant does not revive tokens issued before the last revocation.
+  if (wallet.consentRevokedAt && Date.parse(claims.issued_at) <= wallet.consentRevokedAt.getTime()) {
+    throw new GatewayError('GW_TOKEN_REVOKED', `the consent of wallet ${wallet.id} was revoked after this token was issued: issue a new one`)
+  }
   checkScope(claims, params)
   const funding = fundingOf(wallet)
 
@@ -161,8 +166,13 @@ function checkScope(c: ScopedTokenClaims, p: RedeemScopedTokenParameters): void 
   }
   if (value > BigInt(c.max_amount.value)) throw mismatch('amount.value', `the amount ${i.amount.value} exceeds the token's max_amount ${c.max_amount.value}`)
   if (c.category !== undefined) {
-    const category = i.metadata?.['category'] ?? p.merchantCategory
-    if (category !== c.category) throw mismatch('category', `the token pays category ${c.category} only${category ? ` (this payment is ${category})` : ' (this payment states none)'}`)
+    // Both the stated and the merchant's configured category must match: neither replaces the other.
+    const stated = i.metadata?.['category']
+    const categories = [stated, p.merchantCategory].filter((x): x is string => x !== undefined)
+    const other = categories.find((x) => x !== c.category)
+    if (categories.length === 0 || other !== undefined) {
+      throw mismatch('category', `the token pays category ${c.category} only${other !== undefined ? ` (this payment is ${other})` : ' (this payment states none)'}`)
+    }
   }
 }
 
@@ -189,5 +199,5 @@ export async function recordScopedTokenUse(deps: Pick<ScopedTokenDeps, 'store'>,
   if (!isScopedTokenRecord(rec) || rec.state !== 'used' || rec.doc.redemption?.key !== params.redemptionKey) return false
   if (rec.doc.redemption.intent_id === params.intentId) return true
   const doc: ScopedTokenDoc = { ...rec.doc, redemption: { ...rec.doc.redemption, intent_id: params.intentId } }
-  return deps.store.transitionToken({ id: params.tokenId, from: 'used', to: 'used', doc })
+  return deps.store.transitionToken({ id: params.tokenId, from: 'used', to: 'used', doc, expectRedemptionKey: params.redemptionKey })
 }

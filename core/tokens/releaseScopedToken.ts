@@ -35,5 +35,7 @@ export async function releaseScopedTokenIfUnpaid(deps: Pick<ScopedTokenDeps, 'st
   const at = (deps.clock ?? (() => new Date()))().toISOString()
   const { redemption: _dropped, ...rest } = rec.doc
   const doc: ScopedTokenDoc = { ...rest, released: [...(rec.doc.released ?? []), { at, reason: params.intent.status_reason ?? params.intent.status, intent_id: params.intent.id }] }
-  return deps.store.transitionToken({ id: params.tokenId, from: 'used', to: 'active', doc })
+  // Only while the redemption read above is still the stored one: a stale release must not
+  // re-activate a token another presentation redeemed in between.
+  return deps.store.transitionToken({ id: params.tokenId, from: 'used', to: 'active', doc, expectRedemptionKey: params.redemptionKey })
 }

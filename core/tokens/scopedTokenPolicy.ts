@@ -34,9 +34,12 @@ export function createScopedTokenPolicy(deps: Pick<ScopedTokenDeps, 'store' | 'c
       const bound = rec.doc.redemption.intent_id
       if (bound !== undefined) return bound === intent.id ? { decision: 'allow', reasons: ['scoped_token_held'] } : deny('scoped_token_bound_to_other_intent')
       const doc: ScopedTokenDoc = { ...rec.doc, redemption: { ...rec.doc.redemption, intent_id: intent.id } }
-      await deps.store.transitionToken({ id: tokenId, from: 'used', to: 'used', doc })
+      // Bind only the redemption read above, and only while it is bound to no intent yet.
+      await deps.store.transitionToken({ id: tokenId, from: 'used', to: 'used', doc, expectRedemptionKey: rec.doc.redemption.key, expectUnboundRedemption: true })
       const after = await deps.store.getToken(tokenId)
-      if (!isScopedTokenRecord(after) || after.state !== 'used' || after.doc.redemption?.intent_id !== intent.id) return deny('scoped_token_bound_to_other_intent')
+      if (!isScopedTokenRecord(after) || after.state !== 'used' || after.doc.redemption?.key !== rec.doc.redemption.key || after.doc.redemption.intent_id !== intent.id) {
+        return deny('scoped_token_bound_to_other_intent')
+      }
       return { decision: 'allow', reasons: ['scoped_token_held'] }
     },
     async release(intent) {

@@ -10,6 +10,7 @@ import { openPostgresStore } from '../store/postgres/postgresStore.js'
 import type { Store } from '../store/port.js'
 import { openSqliteStore } from '../store/sqlite/sqliteStore.js'
 import { createTestSchema } from '../testing/pg.js'
+import { revokeWalletConsent, updateWallet } from '../wallets/manageWallets.js'
 import type { WalletRecord } from '../wallets/types.js'
 import {
   createScopedTokenPolicy,
@@ -79,6 +80,7 @@ function suite(name: string, open: () => Promise<{ store: Store; close(): Promis
       await store.insertWallet(wallet('wal_a1', 'agent_1'))
       await store.insertWallet(wallet('wal_a2', 'agent_2'))
       await store.insertWallet(wallet('wal_nofund', 'agent_3', { funding: undefined }))
+      await store.insertWallet(wallet('wal_regrant', 'agent_4'))
     })
     afterAll(async () => close?.())
 
@@ -228,6 +230,70 @@ function suite(name: string, open: () => Promise<{ store: Store; close(): Promis
       const again = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'rel-2' })
       expect(again.generation).toBe(1)
       expect(intentMovedNoMoney({ ...base, status: 'succeeded' } as PaymentIntent)).toBe(false)
+    })
+
+    // --- review fixes: stale read-then-write, consent re-grant, TTL overflow, category precedence ---
+
+    it('a stale release cannot re-activate a token another presentation redeemed since (redeem K1 → release A → redeem K2 → stale release B)', async () => {
+      const { token, view } = await issue()
+      await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'K1' })
+      const staleK1 = (await store.getToken(view.id))!
+      const declined = { id: 'pi_stale', status: 'failed', route: { rail: 'alipay', attempts: [{ rail: 'alipay', at: new Date().toISOString(), outcome: 'declined' }] } } as unknown as PaymentIntent
+      expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'K1', intent: declined })).toBe(true)
+      await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'K2' })
+      // B read the token while K1 held it, and writes only now.
+      const staleStore = { ...deps(), store: Object.assign(Object.create(store) as Store, { getToken: async () => staleK1 }) }
+      expect(await releaseScopedTokenIfUnpaid(staleStore, { tokenId: view.id, redemptionKey: 'K1', intent: declined })).toBe(false)
+      expect(await recordScopedTokenUse(staleStore, { tokenId: view.id, redemptionKey: 'K1', intentId: 'pi_stale' })).toBe(false)
+      const after = (await store.getToken(view.id))!
+      expect(after.state).toBe('used')
+      expect((after.doc as { redemption?: { key: string; intent_id?: string } }).redemption).toMatchObject({ key: 'K2' })
+      expect((after.doc as { redemption?: { intent_id?: string } }).redemption?.intent_id).toBeUndefined()
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'K3' }))).toBe('GW_TOKEN_USED')
+    })
+
+    it('policy bind: a stale read never binds a newer redemption, nor rebinds one bound to another intent', async () => {
+      const { token, view } = await issue()
+      const r = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'bind-1' })
+      const stale = (await store.getToken(view.id))!
+      const intent = (id: string) => ({ id, status: 'created', authorization: r.authorization }) as unknown as PaymentIntent
+      // The first getToken answers the stale (unbound) read; later ones the real store.
+      const staleOnce = () => {
+        let first = true
+        const s = Object.assign(Object.create(store) as Store, { getToken: async (id: string) => (first ? ((first = false), stale) : store.getToken(id)) })
+        return createScopedTokenPolicy({ ...deps(), store: s })
+      }
+      expect((await createScopedTokenPolicy(deps()).evaluate(intent('pi_X'))).decision).toBe('allow')
+      expect(await staleOnce().evaluate(intent('pi_Y'))).toEqual({ decision: 'deny', reasons: ['scoped_token_bound_to_other_intent'] })
+      expect((await getScopedToken(deps(), { tokenId: view.id })).used_by_intent).toBe('pi_X')
+    })
+
+    it('re-granting wallet consent does not revive tokens issued before the revocation', async () => {
+      const wdeps = { store, assets, clock }
+      const issue4 = () => issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_4' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 600 })
+      const { token: before } = await issue4()
+      await revokeWalletConsent(wdeps, 'wal_regrant')
+      clockAt += 1000
+      const regranted = await updateWallet(wdeps, 'wal_regrant', { consent: 'granted' })
+      expect(regranted.consent).toBe('granted')
+      expect(regranted.consentRevokedAt).toBeInstanceOf(Date)
+      expect(await code(redeemScopedToken(deps(), { token: before, intent: pay() }))).toBe('GW_TOKEN_REVOKED')
+      const { token: fresh } = await issue4()
+      expect(await code(redeemScopedToken(deps(), { token: fresh, intent: pay() }))).toBe('ok')
+    })
+
+    it('refuses an expiry past any representable date with GW_SCHEMA_INVALID, never a crash', async () => {
+      expect(await code(issue({ expiresInSeconds: 1e16 }))).toBe('GW_SCHEMA_INVALID')
+      expect(await code(issue({ expiresInSeconds: Number.MAX_SAFE_INTEGER }))).toBe('GW_SCHEMA_INVALID')
+      const huge = { ...deps(), settings: { ...SETTINGS, maxTtlSeconds: 1e16 } }
+      expect(await code(issueScopedToken(huge, { issuer: { kind: 'agent', id: 'agent_1' }, merchantId: 'm1', maxAmount: CNY('1'), expiresInSeconds: 1e15 }))).toBe('GW_SCHEMA_INVALID')
+    })
+
+    it('a token scoped to a category never pays a merchant configured with another one, whatever the payment states', async () => {
+      const { token } = await issue({ category: 'flowers' })
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('100', { category: 'flowers' }), merchantCategory: 'gambling' }))).toBe('GW_TOKEN_SCOPE_MISMATCH')
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('100', { category: 'books' }), merchantCategory: 'flowers' }))).toBe('GW_TOKEN_SCOPE_MISMATCH')
+      expect(await code(redeemScopedToken(deps(), { token, intent: pay('100', { category: 'flowers' }), merchantCategory: 'flowers' }))).toBe('ok')
     })
   })
 }

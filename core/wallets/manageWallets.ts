@@ -131,8 +131,8 @@ export async function updateWallet(deps: ManageWalletsDeps, id: string, params: 
   return changeWallet(deps, id, (w) => {
     const next = applySettings(w, params)
     if (params.consent === 'granted' && w.consent !== 'granted') {
+      // `consentRevokedAt` stays: scoped tokens issued before the last revocation remain refused.
       next.consent = 'granted'
-      delete next.consentRevokedAt
     }
     return next
   })

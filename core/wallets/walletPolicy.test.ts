@@ -91,8 +91,11 @@ describe('wallets policy engine', () => {
   it('applies categories from metadata, the merchant config and line items; consent; and agents without a wallet', async () => {
     const policy = createWalletPolicy({ store, clock: () => NOW, merchantCategory: (id) => (id === 'casino' ? 'gambling' : undefined) })
     expect(await policy.evaluate(await stored({ merchant_id: 'casino', amount: usd('1') }))).toEqual({ decision: 'deny', reasons: ['category_blocked', 'category:gambling'] })
-    // metadata.category overrides the merchant's category.
-    expect((await policy.evaluate(await stored({ merchant_id: 'casino', amount: usd('1'), metadata: { category: 'books' } }))).decision).toBe('allow')
+    // metadata.category adds to the merchant's configured category, never replaces it: an agent
+    // cannot name its way past a blocked category.
+    expect(await policy.evaluate(await stored({ merchant_id: 'casino', amount: usd('1'), metadata: { category: 'books' } }))).toEqual({ decision: 'deny', reasons: ['category_blocked', 'category:gambling'] })
+    expect((await policy.evaluate(await stored({ merchant_id: 'bookshop', amount: usd('1'), metadata: { category: 'gambling' } }))).decision).toBe('deny')
+    expect((await policy.evaluate(await stored({ merchant_id: 'bookshop', amount: usd('1'), metadata: { category: 'books' } }))).decision).toBe('allow')
     const li = await stored({ amount: usd('1'), line_items: [{ id: 'l1', quantity: 1, unit_amount: usd('1'), category: 'gambling' }] })
     expect((await policy.evaluate(li)).decision).toBe('deny')
     expect(await policy.evaluate(await stored({ payer: { agent_id: 'agent_x' }, amount: usd('1') }))).toEqual({ decision: 'allow', reasons: ['no_wallet'] })

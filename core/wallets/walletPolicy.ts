@@ -59,11 +59,16 @@ export function spendAmountOf(intent: PaymentIntent, wallet: WalletRecord): stri
   return undefined
 }
 
-/** The intent's categories: `metadata.category` overrides the merchant's configured one; line items add theirs. */
+/**
+ * The intent's categories: the merchant's configured one always counts (an agent cannot rename it
+ * away); `metadata.category` and line items add theirs.
+ */
 function categoriesOf(intent: PaymentIntent, merchantCategory?: (id: string) => string | undefined): string[] {
   const out = new Set<string>()
-  const main = intent.metadata?.category ?? merchantCategory?.(intent.merchant_id)
-  if (main) out.add(main)
+  const configured = merchantCategory?.(intent.merchant_id)
+  if (configured) out.add(configured)
+  const stated = intent.metadata?.category
+  if (stated) out.add(stated)
   for (const li of intent.line_items ?? []) if (li.category) out.add(li.category)
   return [...out]
 }

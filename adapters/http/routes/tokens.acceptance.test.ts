@@ -278,6 +278,10 @@ describe('/v1/tokens', () => {
     expect(bad.json).toMatchObject({ error: { code: 'GW_SCHEMA_INVALID' } })
     const both = await api('POST', '/v1/tokens', TEST_KEYS.agent, { merchant_id: 'm1', max_amount: { value: '100', asset: 'iso4217:CNY' }, expires_in_seconds: 60, expires_at: new Date(Date.now() + 60_000).toISOString() })
     expect(both.status).toBe(400)
+    // An expiry past any representable date is a validation error, never a 500.
+    const huge = await api('POST', '/v1/tokens', TEST_KEYS.agent, { merchant_id: 'm1', max_amount: { value: '100', asset: 'iso4217:CNY' }, expires_in_seconds: 1e16 })
+    expect(huge.status).toBe(400)
+    expect(huge.json).toMatchObject({ error: { code: 'GW_SCHEMA_INVALID' } })
     const noMerchant = await api('POST', '/v1/tokens', TEST_KEYS.agent, { merchant_id: 'nope', max_amount: { value: '100', asset: 'iso4217:CNY' }, expires_in_seconds: 60 })
     expect(noMerchant.status).toBe(404)
     // agent_2 cannot issue for agent_1's wallet nor see agent_1's tokens.

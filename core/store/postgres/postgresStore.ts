@@ -29,6 +29,7 @@ import { checkInsert, checkUpdate, decideExistingClaim, isStorableResponse, Stor
 import { PostgresRefundsDisputes } from './refundsDisputes.js'
 import { PostgresRiskQueries } from './riskQueries.js'
 import type { RiskCountIntentsParams, RiskHasPaidMerchantParams, RiskPaidAmountsParams } from '../port.js'
+import type { TransitionTokenParameters } from '../port.js'
 import type { DisputeRecord, InsertRefundResult, RefundRecord } from '../../disputes/records.js'
 import { decideReservation, spendWindows, walletFromRow, walletToDoc, type WalletDoc } from '../../wallets/record.js'
 import type { ReserveWalletSpendParams, ReserveWalletSpendResult, WalletRecord, WalletSpend } from '../../wallets/types.js'
@@ -149,7 +150,8 @@ const SQL = {
     SELECT (SELECT count(*)::int FROM upd) AS updated, (SELECT version FROM checkout_sessions WHERE id = $5) AS current`,
   insertToken: 'INSERT INTO tokens (id, doc, state, expires_at) VALUES ($1, $2::jsonb, $3, $4)',
   getToken: 'SELECT * FROM tokens WHERE id = $1',
-  transitionToken: 'UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4',
+  transitionToken:
+    "UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4 AND (NOT $5::boolean OR (doc->'redemption'->>'key') IS NOT DISTINCT FROM $6::text) AND (NOT $7::boolean OR (doc->'redemption'->>'intent_id') IS NULL)",
   addMandateSpend: 'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES ($1, $2, $3::numeric, $4, $5) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
   removeMandateSpend: 'DELETE FROM mandate_spend WHERE mandate_id = $1 AND spend_id = $2',
   getMandateSpend: 'SELECT spend_id, amount::text AS amount, currency, at FROM mandate_spend WHERE mandate_id = $1 ORDER BY at, spend_id',
@@ -656,8 +658,9 @@ class PostgresStoreImpl implements PostgresStore {
     return r ? { id: r.id, state: r.state, expiresAt: r.expires_at, doc: r.doc } : undefined
   }
 
-  async transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
-    return ((await this.q('transitionToken', [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from])).rowCount ?? 0) === 1
+  async transitionToken(p: TransitionTokenParameters): Promise<boolean> {
+    const params = [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from, p.expectRedemptionKey !== undefined, p.expectRedemptionKey ?? null, p.expectUnboundRedemption === true]
+    return ((await this.q('transitionToken', params)).rowCount ?? 0) === 1
   }
 
   // --- open-mandate spend -------------------------------------------------------------------

@@ -30,6 +30,7 @@ import { GroupCommitter, type GroupCommitStats } from './groupCommit.js'
 import { SqliteRefundsDisputes } from './refundsDisputes.js'
 import { SqliteRiskQueries } from './riskQueries.js'
 import type { RiskCountIntentsParams, RiskHasPaidMerchantParams, RiskPaidAmountsParams } from '../port.js'
+import type { TransitionTokenParameters } from '../port.js'
 import type { DisputeRecord, InsertRefundResult, RefundRecord } from '../../disputes/records.js'
 import { decideReservation, spendWindows, sumSpend, walletFromRow, walletToDoc, type WalletDoc } from '../../wallets/record.js'
 import type { ReserveWalletSpendParams, ReserveWalletSpendResult, WalletRecord, WalletSpend } from '../../wallets/types.js'
@@ -248,7 +249,9 @@ function prepareStatements(db: BetterSqlite3.Database) {
     sessionVersion: db.prepare<[string], { version: number }>('SELECT version FROM checkout_sessions WHERE id = ?'),
     insertToken: db.prepare<[string, string, string, string]>('INSERT INTO tokens (id, doc, state, expires_at) VALUES (?, ?, ?, ?)'),
     getToken: db.prepare<[string], { id: string; doc: string; state: string; expires_at: string }>('SELECT * FROM tokens WHERE id = ?'),
-    transitionToken: db.prepare<[string, string | null, string, string]>('UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ?'),
+    transitionToken: db.prepare<[string, string | null, string, string, number, string | null, number]>(
+      "UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ? AND (? = 0 OR json_extract(doc, '$.redemption.key') IS ?) AND (? = 0 OR json_extract(doc, '$.redemption.intent_id') IS NULL)",
+    ),
     addMandateSpend: db.prepare<[string, string, string, string, string]>(
       'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
     ),
@@ -572,9 +575,10 @@ class SqliteStoreImpl implements SqliteStore {
     return r ? { id: r.id, state: r.state, expiresAt: new Date(r.expires_at), doc: JSON.parse(r.doc) as unknown } : undefined
   }
 
-  transitionToken(p: { id: string; from: string; to: string; doc?: unknown }): Promise<boolean> {
+  transitionToken(p: TransitionTokenParameters): Promise<boolean> {
     const doc = p.doc === undefined ? null : JSON.stringify(p.doc)
-    return this.gc.write(() => this.s.transitionToken.run(p.to, doc, p.id, p.from).changes === 1)
+    const byKey = p.expectRedemptionKey === undefined ? 0 : 1
+    return this.gc.write(() => this.s.transitionToken.run(p.to, doc, p.id, p.from, byKey, p.expectRedemptionKey ?? null, p.expectUnboundRedemption ? 1 : 0).changes === 1)
   }
 
   addMandateSpend(p: { mandateId: string; spendId: string; amount: string; currency: string; at: Date }): Promise<boolean> {
