@@ -111,6 +111,18 @@ describe('settleIntent: failover between rails (shouldFailover scope rail)', () 
     expect(intent).toMatchObject({ status: 'failed', status_reason: 'ACQ.BUYER_BALANCE_NOT_ENOUGH' })
     expect(backup.sent).toEqual([])
   })
+
+  it('a refused re-send after an earlier possibly-sent attempt on the same rail does not fail over (double charge guard)', async () => {
+    const { main, backup, rails } = setup([{ status: 'unknown', code: 'ECONNREFUSED' }], [ok])
+    const id = await authorizedIntent({ value: '1999', asset: 'iso4217:CNY' })
+    // An earlier send on `main` timed out after sending: it may still complete late on that account.
+    await transitionIntent({ store }, { intentId: id, event: 'annotate', actor: 'system:test', reason: 'test', patch: () => ({ route: { rail: 'main', attempts: [{ rail: 'main', at: '2026-11-21T00:00:00.000Z', outcome: 'unknown', code: 'timeout' }] } }) })
+    const { intent, outcome } = await settleIntent({ store }, { intentId: id, rail: chooseRail(rails, (await store.getIntent(id))!.intent), credential: {}, actor: 'system:test' })
+    expect(outcome).toMatchObject({ status: 'unknown', code: 'ECONNREFUSED' })
+    expect(intent).toMatchObject({ status: 'processing', route: { rail: 'main', attempts: [{ rail: 'main', code: 'timeout' }, { rail: 'main', code: 'ECONNREFUSED' }] } })
+    expect(main.sent).toHaveLength(1)
+    expect(backup.sent).toEqual([])
+  })
 })
 
 describe('settleIntent: FX quote locked into the intent', () => {

@@ -123,8 +123,9 @@ export async function settleIntent<C>(deps: SettleIntentDeps, params: SettleInte
       outcome = { status: 'unknown', code: err instanceof GatewayError ? err.code : 'rail_error' }
     }
     const next = candidates[i + 1]
-    // Another rail only when this one provably received nothing (core/routing shouldFailover).
-    if (next && shouldFailover(classifyOutcome(outcome), 'rail')) {
+    // Another rail only when this one provably received nothing (core/routing shouldFailover),
+    // on this call and on every earlier attempt recorded for it.
+    if (next && shouldFailover(classifyOutcome(outcome), 'rail') && !possiblySentOn(intent, rail.rail)) {
       intent = await failOver(deps, intent.id, rail.rail, next.rail.rail, outcome, started, clock, params.actor)
       rail = next.rail as RailAdapter<C>
       continue
@@ -145,6 +146,16 @@ export function classifyOutcome(outcome: RailOutcome): AttemptResult {
     case 'unknown':
       return classifyTransportCode(outcome.code)
   }
+}
+
+/**
+ * Whether the intent's recorded attempts on `rail` include one that may have reached it (outcome
+ * unknown, other than a not-sent transport code). Then a later not-sent outcome on that rail must
+ * not fail over to another rail (another account, no shared key): the earlier send could still
+ * complete late and the payer would be charged twice.
+ */
+export function possiblySentOn(intent: PaymentIntent, rail: string): boolean {
+  return (intent.route?.attempts ?? []).some((a) => a.rail === rail && (a.outcome === 'unknown' || a.outcome === 'error') && (a.code === undefined || classifyTransportCode(a.code).kind !== 'not_sent'))
 }
 
 function planOf(router: Router, intent: PaymentIntent, rail: string): RoutePlan | undefined {

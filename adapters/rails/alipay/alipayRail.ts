@@ -59,6 +59,23 @@ const PAID = new Set(['TRADE_SUCCESS', 'TRADE_FINISHED'])
 const TRADE_EXISTS = new Set(['ACQ.TRADE_HAS_SUCCESS', 'ACQ.CONTEXT_INCONSISTENT', 'ACQ.TRADE_HAS_CLOSE', 'ACQ.TRADE_STATUS_ERROR'])
 
 /**
+ * The final outcome of a settle loop whose last attempt failed. Once an earlier attempt may have
+ * been sent (`sent`), a not-sent transport code of a later re-send (ECONNREFUSED, open breakers)
+ * must not become the result: `settleIntent` would fail over to another rail (another account, no
+ * shared key) while the first send could still complete late — a double charge. It is reported as
+ * `resend_not_sent_after_unknown` (unknown: the intent stays `processing` for reconciliation).
+ *
+ * @example unsentAfterUnknown({ status: 'unknown', code: 'ECONNREFUSED' }, true) // { status: 'unknown', code: 'resend_not_sent_after_unknown' }
+ */
+export function unsentAfterUnknown(last: Extract<RailOutcome, { status: 'unknown' }>, sent: boolean): Extract<RailOutcome, { status: 'unknown' }> {
+  if (!sent || classifyTransportCode(last.code).kind !== 'not_sent') return last
+  return { ...last, code: RESEND_NOT_SENT_AFTER_UNKNOWN }
+}
+
+/** The outcome code of a re-send that reached nothing after an earlier send whose outcome was unknown. */
+export const RESEND_NOT_SENT_AFTER_UNKNOWN = 'resend_not_sent_after_unknown'
+
+/**
  * A rail factory for `createGateway({ rails: [createAlipayRail(options)] })`: one breaker per
  * configured endpoint (named by `endpoints[].name`) in the gateway's registry.
  *
@@ -224,17 +241,21 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
       const send = { outTradeNo, yuan: money.yuan, subject: subjectOf(p.intent), agreementNo, delegationId: mode === 'delegation' ? cred.delegationId : undefined, passback: p.intent.id }
       let avoid: string | undefined
       let last: Extract<RailOutcome, { status: 'unknown' }> = { status: 'unknown', code: 'GW_RAIL_UNAVAILABLE' }
+      // Set once any attempt may have reached Alipay: a query's "not found" does not stop that send
+      // from completing late, so from then on this settlement is never reported as not sent.
+      let sent = false
       for (let attempt = 1; attempt <= maxPayAttempts; attempt++) {
         let r: AlipayCallResult
         try {
           r = await sendOnce(send, avoid, p.signal, p.endpoints)
         } catch (err) {
-          if (err instanceof RailUnavailableError) return last
+          if (err instanceof RailUnavailableError) return unsentAfterUnknown(last, sent)
           if (!(err instanceof RailCallError)) throw err
           // The retry and failover rules are core/routing's (shouldRetry, shouldFailover).
           let result: AttemptResult = classifyTransportCode(err.code)
           last = { status: 'unknown', code: err.code, endpoint: err.endpoint }
           if (result.kind === 'unknown') {
+            sent = true
             // Unknown outcome: ask Alipay (preferably through another endpoint) before anything else.
             log.warn({ outTradeNo, endpoint: err.endpoint, code: err.code, attempt }, 'alipay pay outcome unknown; querying')
             const q = await queryOutcome(outTradeNo, money.yuan, err.endpoint, p.signal)
@@ -246,11 +267,11 @@ export function buildAlipayRail(options: AlipayRailOptions, ctx: RailFactoryCont
           // Every endpoint reaches the same merchant account: one out_trade_no cannot be paid twice.
           avoid = shouldFailover(result, 'endpoint') ? err.endpoint : undefined
           if (shouldRetry(result, attempt, maxPayAttempts)) continue
-          return last
+          return unsentAfterUnknown(last, sent)
         }
         return payOutcome(r, outTradeNo, money.yuan, p.signal)
       }
-      return last
+      return unsentAfterUnknown(last, sent)
     },
 
     async query(p: RailQueryParams): Promise<RailOutcome> {

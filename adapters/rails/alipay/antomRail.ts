@@ -2,7 +2,8 @@ import { isGatewayError } from '../../../core/errors/gatewayError.js'
 import type { Money, PaymentIntent } from '../../../core/intent/types.js'
 import { toAntomAmount, type AntomAmount } from '../../../core/money/railFormats.js'
 import type { RailAdapter, RailOutcome, RailQueryParams, RailRefundOutcome, RailRefundParams, RailRefundQueryOutcome, RailRefundQueryParams, RailSettleParams } from '../../../core/rails/port.js'
-import type { RailExtras, RailFactoryContext } from './alipayRail.js'
+import { classifyTransportCode } from '../../../core/routing/rules.js'
+import { unsentAfterUnknown, type RailExtras, type RailFactoryContext } from './alipayRail.js'
 import { AntomClient, type AntomAnswer } from './antomClient.js'
 import type { AntomRailOptions } from './config.js'
 import { loadPrivateKey, loadPublicKey } from './keys.js'
@@ -144,19 +145,23 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
       }
       let avoid: string | undefined
       let last: Extract<RailOutcome, { status: 'unknown' }> = { status: 'unknown', code: 'GW_RAIL_UNAVAILABLE' }
+      // Set once any attempt may have reached Antom: an inquiry's "not found" does not stop that
+      // send from completing late, so from then on this payment is never reported as not sent.
+      let sent = false
       for (let attempt = 1; attempt <= maxPayAttempts; attempt++) {
         let a: AntomAnswer
         try {
           a = await client.pay(payload, { avoid, signal: p.signal })
         } catch (err) {
-          if (err instanceof RailUnavailableError) return last
+          if (err instanceof RailUnavailableError) return unsentAfterUnknown(last, sent)
           if (!(err instanceof RailCallError)) throw err
           log.warn({ paymentRequestId, endpoint: err.endpoint, code: err.code, attempt }, 'antom pay outcome unknown; inquiring')
           last = { status: 'unknown', code: err.code, endpoint: err.endpoint }
+          if (classifyTransportCode(err.code).kind !== 'not_sent') sent = true
           avoid = err.endpoint
           const q = await inquiry(paymentRequestId, amt.amount, avoid, p.signal)
           if (q.status === 'succeeded' || q.status === 'declined') return q
-          if (q.status === 'unknown') return { ...q, code: err.code }
+          if (q.status === 'unknown') return unsentAfterUnknown({ ...q, code: err.code }, sent)
           continue
         }
         if (a.result.resultStatus === 'S') {
@@ -171,7 +176,7 @@ export function buildAntomRail(options: AntomRailOptions, ctx: RailFactoryContex
         }
         return { status: 'declined', code: a.result.resultCode, message: a.result.resultMessage.slice(0, 200), endpoint: a.endpoint }
       }
-      return last
+      return unsentAfterUnknown(last, sent)
     },
 
     async query(p: RailQueryParams): Promise<RailOutcome> {
