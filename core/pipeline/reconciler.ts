@@ -1,5 +1,6 @@
 import type { RailRegistry } from '../rails/port.js'
 import type { Store } from '../store/port.js'
+import { forEachIntent, periodicPass } from './intentSweep.js'
 import { reconcileIntent } from './settleIntent.js'
 import type { DestinationsFor } from './webhookEvent.js'
 
@@ -23,41 +24,20 @@ export interface Reconciler {
  * Safe on several gateway instances: each change is a compare-and-set on the intent's version.
  */
 export function createReconciler(deps: ReconcilerDeps, options: { intervalMs: number; minAgeMs: number; batch?: number }): Reconciler {
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<unknown> | undefined
   const runOnce = async (now = new Date()): Promise<number> => {
     let changed = 0
-    let cursor: string | undefined
-    for (;;) {
-      const page = await deps.store.listIntents({ status: 'processing', limit: options.batch ?? 100, cursor })
-      for (const intent of page.items) {
-        if (now.getTime() - Date.parse(intent.updated_at) < options.minAgeMs) continue
-        const rail = intent.route ? deps.rails.get(intent.route.rail) : undefined
-        if (!rail) continue
-        try {
-          const r = await reconcileIntent(deps, { intentId: intent.id, rail, actor: 'system:reconciler' })
-          if (r.intent.status !== 'processing') changed++
-        } catch (err) {
-          deps.logger?.warn({ err, intentId: intent.id }, 'reconciliation failed; will retry')
-        }
+    await forEachIntent(deps.store, 'processing', options.batch ?? 100, async (intent) => {
+      if (now.getTime() - Date.parse(intent.updated_at) < options.minAgeMs) return
+      const rail = intent.route ? deps.rails.get(intent.route.rail) : undefined
+      if (!rail) return
+      try {
+        const r = await reconcileIntent(deps, { intentId: intent.id, rail, actor: 'system:reconciler' })
+        if (r.intent.status !== 'processing') changed++
+      } catch (err) {
+        deps.logger?.warn({ err, intentId: intent.id }, 'reconciliation failed; will retry')
       }
-      if (!page.nextCursor) return changed
-      cursor = page.nextCursor
-    }
+    })
+    return changed
   }
-  return {
-    runOnce,
-    start() {
-      if (timer) return
-      timer = setInterval(() => {
-        running ??= runOnce().finally(() => (running = undefined))
-      }, options.intervalMs)
-      timer.unref()
-    },
-    async stop() {
-      clearInterval(timer)
-      timer = undefined
-      await running
-    },
-  }
+  return { runOnce, ...periodicPass(() => runOnce(), options.intervalMs) }
 }
