@@ -1,12 +1,12 @@
 import { GatewayError, isGatewayError } from '../errors/gatewayError.js'
 import type { PaymentIntent } from '../intent/types.js'
-import { allowAllPolicy, type PolicyEngine } from '../policy/port.js'
+import type { PolicyEngine } from '../policy/port.js'
 import type { RailAdapter, RailOutcome, RailRegistry } from '../rails/port.js'
 import { routerOf, type Router } from '../routing/router.js'
+import { applyPolicy } from './applyPolicy.js'
 import { settleIntent, type SettleIntentDeps } from './settleIntent.js'
 import { approvalFromEvents, wasApproved } from '../approvals/approval.js'
 import { submitIntent, type SubmitIntentDeps, type SubmitIntentParameters } from './submitIntent.js'
-import { transitionIntent } from './transitionIntent.js'
 
 export interface ProcessPaymentDeps extends SubmitIntentDeps, SettleIntentDeps {
   rails: RailRegistry
@@ -55,37 +55,8 @@ export async function processPayment<C>(deps: ProcessPaymentDeps, params: Proces
   if (!created) return (await resumeExisting(deps, params, intent)) ?? { kind: 'existing', intent }
   const rail = chooseRail(deps.rails, intent, params.rail)
 
-  const decision = await (deps.policy ?? allowAllPolicy).evaluate(intent)
-  if (decision.decision === 'deny') {
-    const declined = await transitionIntent(deps, {
-      intentId: intent.id,
-      event: 'decline',
-      actor: 'system:policy',
-      reason: decision.reasons[0] ?? 'policy_denied',
-      data: { reasons: decision.reasons },
-    })
-    return { kind: 'declined', intent: declined, reasons: decision.reasons }
-  }
-  if (decision.decision === 'review') {
-    const parked = await transitionIntent(deps, {
-      intentId: intent.id,
-      event: 'require_approval',
-      actor: 'system:policy',
-      reason: decision.reasons[0] ?? 'review',
-      data: { reasons: decision.reasons },
-    })
-    return { kind: 'requires_approval', intent: parked, reasons: decision.reasons }
-  }
-  await transitionIntent(deps, {
-    intentId: intent.id,
-    event: 'authorize',
-    actor: 'system:policy',
-    data: { reasons: decision.reasons ?? [] },
-    expectedVersion: intent.version,
-    ...(decision.constraints
-      ? { patch: (i: PaymentIntent) => ({ authorization: { ...i.authorization, constraints: { ...i.authorization.constraints, ...decision.constraints } } }) }
-      : {}),
-  })
+  const decided = await applyPolicy(deps, intent)
+  if (decided.kind !== 'authorized') return decided
   const { intent: after, outcome } = await settleIntent(deps, { intentId: intent.id, rail, credential: params.credential, actor: params.actor, signal: params.signal })
   if (after.status === 'succeeded') return { kind: 'settled', intent: after, outcome }
   if (after.status === 'failed') return { kind: 'declined', intent: after, reasons: [after.status_reason ?? 'declined'] }

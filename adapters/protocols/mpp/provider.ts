@@ -94,7 +94,7 @@ function createMppProvider(app: HttpAppDeps, o: MppOptions): MppProvider {
   const rail = app.rails.get('evm')
   if (!isEvmRail(rail)) throw new GatewayError('GW_CONFIG_INVALID', 'MPP needs the EVM rail: register it with registerEvmRail in the composition root')
   const evm: EvmRail = rail
-  const d: X402Deps = { app, rail: evm, logger: app.logger.child({ protocol: 'mpp' }) }
+  const d: X402Deps = { app, rail: evm, logger: app.logger.child({ protocol: 'mpp' }), actor: 'system:mpp' }
   const secrets = [o.secret, ...(o.previousSecrets ?? [])]
   const ttlMs = (o.challengeTtlSeconds ?? 300) * 1000
   const clock = o.clock ?? (() => new Date())

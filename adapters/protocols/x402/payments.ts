@@ -6,10 +6,10 @@
  */
 import type { Logger } from 'pino'
 import type { PaymentIntent } from '../../../core/intent/types.js'
+import { applyPolicy } from '../../../core/pipeline/applyPolicy.js'
 import { reconcileIntent, settlementKey } from '../../../core/pipeline/settleIntent.js'
 import { submitIntent, type SubmitIntentParameters } from '../../../core/pipeline/submitIntent.js'
 import { transitionIntent } from '../../../core/pipeline/transitionIntent.js'
-import { allowAllPolicy } from '../../../core/policy/port.js'
 import type { RailAdapter } from '../../../core/rails/port.js'
 import type { HttpAppDeps } from '../../http/app.js'
 
@@ -19,6 +19,8 @@ export interface X402Deps {
   /** The EVM rail as registered (its `RailAdapter` face). */
   rail: RailAdapter
   logger: Logger
+  /** Who the audit chain names for this protocol's own steps (default `system:x402`; MPP: `system:mpp`). */
+  actor?: string | undefined
 }
 
 export type AuthorizeIntentResult =
@@ -43,33 +45,17 @@ export async function authorizeIntent(
     // Checks that must not run for a payment seen before (its authorisation is used on chain by then).
     const c = await precheck()
     if (!c.ok) {
-      const after = await transitionIntent(deps, { intentId: intent.id, event: 'decline', actor: 'system:x402', reason: c.reason, data: { reasons: [c.reason] } })
+      const after = await transitionIntent(deps, { intentId: intent.id, event: 'decline', actor: d.actor ?? 'system:x402', reason: c.reason, data: { reasons: [c.reason] } })
       return { kind: 'declined', intent: after, reasons: [c.reason] }
     }
   }
-  const decision = await (d.app.policy ?? allowAllPolicy).evaluate(intent)
-  if (decision.decision === 'deny' || decision.decision === 'review') {
-    const event = decision.decision === 'deny' ? 'decline' : 'require_approval'
-    const after = await transitionIntent(deps, { intentId: intent.id, event, actor: 'system:policy', reason: decision.reasons[0] ?? event, data: { reasons: decision.reasons } })
-    return { kind: decision.decision === 'deny' ? 'declined' : 'requires_approval', intent: after, reasons: decision.reasons }
-  }
-  const authorized = await transitionIntent(deps, {
-    intentId: intent.id,
-    event: 'authorize',
-    actor: 'system:policy',
-    data: { reasons: decision.reasons ?? [] },
-    expectedVersion: intent.version,
-    ...(decision.constraints
-      ? { patch: (i: PaymentIntent) => ({ authorization: { ...i.authorization, constraints: { ...i.authorization.constraints, ...decision.constraints } } }) }
-      : {}),
-  })
-  return { kind: 'authorized', intent: authorized }
+  return applyPolicy({ ...deps, policy: d.app.policy }, intent)
 }
 
 /** Cancel an authorized intent that will not be settled (the upstream failed first). Never throws. */
 export async function cancelIntent(d: X402Deps, intentId: string, reason: string): Promise<void> {
   try {
-    await transitionIntent({ store: d.app.store, destinationsFor: d.app.destinationsFor }, { intentId, event: 'cancel', actor: 'system:x402', reason })
+    await transitionIntent({ store: d.app.store, destinationsFor: d.app.destinationsFor }, { intentId, event: 'cancel', actor: d.actor ?? 'system:x402', reason })
   } catch (err) {
     d.logger.warn({ intent: intentId, err: (err as Error)?.message }, 'could not cancel an x402 intent')
   }
@@ -99,7 +85,7 @@ export async function awaitSettlement(d: X402Deps, intentId: string, waitMs: num
     }
     if (decided) {
       try {
-        return (await reconcileIntent({ store: d.app.store, destinationsFor: d.app.destinationsFor }, { intentId, rail: d.rail, actor: 'system:x402' })).intent
+        return (await reconcileIntent({ store: d.app.store, destinationsFor: d.app.destinationsFor }, { intentId, rail: d.rail, actor: d.actor ?? 'system:x402' })).intent
       } catch {
         // A concurrent reconciliation recorded it: read it again.
         continue
