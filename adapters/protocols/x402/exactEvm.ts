@@ -4,7 +4,7 @@
  */
 import { recoverAddress, type Hex } from 'viem'
 import type { SubmitIntentParameters } from '../../../core/pipeline/submitIntent.js'
-import { eip3009Digest, eip3009IntentFields, eip3009ReplayKey, parseEip3009Authorization, type Eip3009Credential, type EvmRail, type EvmTokenInfo } from '../../rails/evm/index.js'
+import { eip3009Digest, eip3009IntentFields, eip3009ReplayKey, parseEip3009Authorization, type Eip3009Credential, type EvmRail, type EvmTokenInfo, type EvmVerifyAuthorizationParams } from '../../rails/evm/index.js'
 import type { Eip3009Authorization } from '../../rails/evm/verifyEip3009Authorization.js'
 import { X402Reason } from './reasons.js'
 import { shapeProblems } from './schemas.js'
@@ -56,22 +56,35 @@ export function credentialOf(p: ExactEvmPayment): Eip3009Credential {
  * simulation, in one batched round trip.
  */
 export async function verifyExactEvm(rail: EvmRail, p: ExactEvmPayment, mode: 'local' | 'full'): Promise<{ ok: true; payer: string } | Refusal> {
-  const params = {
-    network: p.network,
-    asset: p.token.address,
-    authorization: p.authorization,
-    signature: p.signature,
-    payTo: p.payTo,
-    amount: p.amount,
-    amountMatch: 'exact' as const,
-    requiredDomain: p.domain,
-  }
+  const params = railParams(p)
   let r = await rail.verifyAuthorization({ ...params, onChain: mode === 'full' })
   if (!r.ok && mode === 'local' && r.reason === X402Reason.invalidSignature) r = await rail.verifyAuthorization({ ...params, onChain: true })
   if (r.ok) return { ok: true, payer: r.payer }
   let reason: string = p.version === 1 && r.reason === X402Reason.valueMismatch ? X402Reason.valueV1 : r.reason
   if (reason === X402Reason.invalidSignature) reason = (await domainMismatch(p)) ?? reason
   return { ok: false, reason, ...(r.message ? { message: r.message } : {}), ...(r.payer ? { payer: r.payer } : {}) }
+}
+
+/** The rail's verification inputs of an exact-EVM payment (the same for verify, warm-up and settle). */
+function railParams(p: ExactEvmPayment): EvmVerifyAuthorizationParams {
+  return {
+    network: p.network,
+    asset: p.token.address,
+    authorization: p.authorization,
+    signature: p.signature,
+    payTo: p.payTo,
+    amount: p.amount,
+    amountMatch: 'exact',
+    requiredDomain: p.domain,
+  }
+}
+
+/**
+ * Start the on-chain checks of a payment about to be settled (after its local checks passed), so
+ * that they travel while its intent is written ({@link EvmRail.warmSettlement}).
+ */
+export function warmExactEvm(rail: EvmRail, p: ExactEvmPayment): void {
+  rail.warmSettlement(railParams(p))
 }
 
 /**

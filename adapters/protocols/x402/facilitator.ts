@@ -19,7 +19,7 @@ import { requireAuth } from '../../http/auth.js'
 import { locals } from '../../http/context.js'
 import { toGatewayError } from '../../http/errors.js'
 import type { EvmRail } from '../../rails/evm/index.js'
-import { credentialOf, intentInputOf, readExactEvmPayload, validBeforeOf, verifyExactEvm, type ExactEvmPayment } from './exactEvm.js'
+import { credentialOf, intentInputOf, readExactEvmPayload, validBeforeOf, verifyExactEvm, warmExactEvm, type ExactEvmPayment } from './exactEvm.js'
 import { chainIdOf, type V1Networks } from './networks.js'
 import { awaitSettlement, isPaid, type X402Deps } from './payments.js'
 import { claimPaymentId, paymentIdOf, payloadFingerprint } from './paymentIdentifier.js'
@@ -201,6 +201,7 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
     const payer = getAddress(p.authorization.from)
     const local = await verifyExactEvm(o.evm, p, 'local')
     if (!local.ok) return settleFailure(local.reason, p.wireNetwork, payer, local.message)
+    warmExactEvm(o.evm, p)
     const pipeline = { store: d.app.store, assets: d.app.assets, destinationsFor: d.app.destinationsFor, rails: d.app.rails, policy: d.app.policy }
     const r = await processPayment(pipeline, { ...intentInputOf(p, { merchantId, role: 'facilitator' }), credential: credentialOf(p), rail: d.rail.rail })
     switch (r.kind) {

@@ -16,7 +16,7 @@ import { settleIntent } from '../../../core/pipeline/settleIntent.js'
 import type { PaymentIntent } from '../../../core/intent/types.js'
 import { EIP3009_REPLAY_NAMESPACE, type EvmRail, type EvmTokenInfo } from '../../rails/evm/index.js'
 import { decodeHeaderJson } from './encoding.js'
-import { credentialOf, intentInputOf, readExactEvmPayload, replayKeyOf, validBeforeOf, verifyExactEvm, type ExactEvmPayment } from './exactEvm.js'
+import { credentialOf, intentInputOf, readExactEvmPayload, replayKeyOf, validBeforeOf, verifyExactEvm, warmExactEvm, type ExactEvmPayment } from './exactEvm.js'
 import { chainIdOf, type V1Networks } from './networks.js'
 import { authorizeIntent, awaitSettlement, cancelIntent, isPaid, type X402Deps } from './payments.js'
 import { claimPaymentId, declarePaymentIdentifier, PAYMENT_IDENTIFIER, paymentIdOf, payloadFingerprint } from './paymentIdentifier.js'
@@ -207,6 +207,7 @@ export function createX402ResourceServer(o: X402ResourceServerOptions): X402Reso
     const pipeline = { store: d.app.store, assets: d.app.assets, destinationsFor: d.app.destinationsFor, rails: d.app.rails, policy: d.app.policy }
 
     if (route.settle === 'before') {
+      warmExactEvm(o.evm, p)
       const r = await processPayment(pipeline, { ...input, credential: credentialOf(p), rail: d.rail.rail })
       switch (r.kind) {
         case 'settled':

@@ -6,10 +6,10 @@ import { transitionIntent } from '../../../core/pipeline/transitionIntent.js'
 import { openPostgresStore } from '../../../core/store/postgres/postgresStore.js'
 import type { Store } from '../../../core/store/port.js'
 import { createTestSchema } from '../../../core/testing/pg.js'
-import { increaseTime, mine, pauseMining, pendingTransactionCount, resumeMining, rpc } from '../../../sandbox/chain/anvil.js'
+import { fundWallets, increaseTime, mine, pauseMining, pendingTransactionCount, resumeMining, rpc } from '../../../sandbox/chain/anvil.js'
 import { BreakerRegistry } from '../shared/breakers.js'
 import { eip3009Abi } from './abi.js'
-import { createEvmRail, EIP3009_REPLAY_NAMESPACE, eip3009ReplayKey, type EvmRail } from './evmRail.js'
+import { createEvmRail, EIP3009_REPLAY_NAMESPACE, eip3009ReplayKey, WARM_TTL_MS, type EvmRail } from './evmRail.js'
 import { Eip3009Reason } from './reasons.js'
 import { startRailFixture, startRpcProxy, type RailFixture } from './testFixture.js'
 
@@ -157,6 +157,69 @@ describe('EVM rail settle through settleIntent', () => {
     expect(fx.logs.length).toBeGreaterThan(0)
     expect(all).not.toContain(fx.chain.relayer.privateKey.slice(2).toLowerCase())
     for (const p of payers) expect(all).not.toContain(p.privateKey.slice(2).toLowerCase())
+  })
+})
+
+describe('warmSettlement: on-chain checks started while the intent is written', () => {
+  const warm = (s: Awaited<ReturnType<RailFixture['sign']>>, amount: bigint): void =>
+    rail.warmSettlement({ network: fx.chain.network, asset: fx.chain.token.address, ...fx.credential(s), amount })
+  const fund = (address: Address, amount: bigint): Promise<unknown> =>
+    fundWallets({ rpcUrl: fx.chain.rpcUrl, chainId: fx.chain.chainId, token: fx.chain.token.address, minterPrivateKey: fx.chain.deployer.privateKey, wallets: [address], amount })
+  const settle = async (s: Awaited<ReturnType<RailFixture['sign']>>): Promise<string> => {
+    const id = await fx.authorizedIntent(store, s)
+    const { intent } = await settleIntent({ store }, { intentId: id, rail, credential: fx.credential(s), actor: 'system:test' })
+    return intent.status === 'failed' ? `failed:${intent.status_reason}` : intent.status
+  }
+  const settled = (): Promise<void> => new Promise((r) => setTimeout(r, 100))
+
+  it('the settlement of the same inputs takes the warmed checks, once; the next one checks afresh', async () => {
+    const [payer] = await fx.newPayers(1, 0n)
+    const s = await fx.sign(payer!, 7_000n)
+    warm(s, 7_000n) // taken while the payer has nothing
+    await settled()
+    await fund(payer!.address, 7_000n)
+    expect(await settle(s)).toBe('failed:invalid_exact_evm_insufficient_balance')
+    // Used once: the declined payment released its lock, and the next settlement reads the chain now.
+    const before = await fx.balance(fx.merchant)
+    expect(await settle(s)).toBe('succeeded')
+    expect(await fx.balance(fx.merchant)).toBe(before + 7_000n)
+    expect(await fx.balance(payer!.address)).toBe(0n)
+  })
+
+  it('a warm-up of other inputs (another amount) is never used', async () => {
+    const [payer] = await fx.newPayers(1, 8_000n)
+    const s = await fx.sign(payer!, 8_000n)
+    warm(s, 7_999n) // would decline: the value does not match
+    await settled()
+    expect(await settle(s)).toBe('succeeded')
+    expect(await fx.balance(payer!.address)).toBe(0n)
+  })
+
+  it('a warm-up older than WARM_TTL_MS is not used', async () => {
+    const [payer] = await fx.newPayers(1, 0n)
+    const s = await fx.sign(payer!, 9_000n)
+    warm(s, 9_000n)
+    await settled()
+    await fund(payer!.address, 9_000n)
+    await new Promise((r) => setTimeout(r, WARM_TTL_MS + 50))
+    expect(await settle(s)).toBe('succeeded')
+    expect(await fx.balance(payer!.address)).toBe(0n)
+  })
+
+  it('a warm-up whose chain read fails surfaces nothing (no unhandled rejection); the settlement reads again', async () => {
+    const proxy = await startRpcProxy(fx.chain.rpcUrl)
+    const down = fx.makeRail(store, { rpcUrls: [proxy.url], rpcTimeoutMs: 150 }).rail
+    const [payer] = await fx.newPayers(1, 6_000n)
+    const s = await fx.sign(payer!, 6_000n)
+    proxy.dropResponse.add('eth_call') // the warm-up's reads time out
+    const before = proxy.stats.calls['eth_call'] ?? 0
+    down.warmSettlement({ network: fx.chain.network, asset: fx.chain.token.address, ...fx.credential(s), amount: 6_000n })
+    await new Promise((r) => setTimeout(r, 400))
+    expect(proxy.stats.calls['eth_call'] ?? 0).toBeGreaterThan(before)
+    proxy.dropResponse.clear()
+    const id = await fx.authorizedIntent(store, s)
+    expect((await settleIntent({ store }, { intentId: id, rail: down, credential: fx.credential(s), actor: 'system:test' })).intent.status).toBe('succeeded')
+    await proxy.close()
   })
 })
 

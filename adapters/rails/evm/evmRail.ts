@@ -1,13 +1,16 @@
 import {
   concatHex,
   decodeFunctionData,
+  encodeAbiParameters,
   encodeFunctionData,
   getAddress,
   isAddress,
   isAddressEqual,
   keccak256,
+  parseAbiParameters,
   parseEventLogs,
   stringToHex,
+  toEventSelector,
   toFunctionSelector,
   type Address,
   type Hex,
@@ -161,12 +164,51 @@ export interface EvmRail extends RailAdapter<Eip3009Credential> {
   token(assetIdOrNetwork: string, address?: string): EvmTokenInfo | undefined
   /** Verify an authorisation without an intent (x402 `/verify`). Declines are values. */
   verifyAuthorization(params: EvmVerifyAuthorizationParams): Promise<VerifyEip3009Result>
+  /**
+   * Start the on-chain checks (balance, nonce, simulation with a gas estimate) of an authorisation
+   * that is about to be settled, so that their round trip runs while the payment's intent is being
+   * written; the settlement of exactly these inputs within {@link WARM_TTL_MS} uses the result once
+   * instead of starting its own. Time checks are not taken from it: the settlement re-checks the
+   * window at its own time, and the replay lock still decides who broadcasts. Fire and forget.
+   */
+  warmSettlement(params: EvmVerifyAuthorizationParams): void
   /** The chain reader behind verification (to call {@link verifyEip3009Authorization} directly). */
   reader(chainId: number): Eip3009ChainReader
   /** Read every token's code, name, version and decimals; throws GW_CONFIG_INVALID on a mismatch. */
   checkConfiguration(): Promise<void>
   /** Stop pollers (pending receipt waits resolve as timeouts). */
   close(): void
+}
+
+/** How long a {@link EvmRail.warmSettlement} result waits for its settlement. */
+export const WARM_TTL_MS = 2_000
+const WARM_MAX = 4_096
+
+/** The exact inputs of a full verification, as one key (amounts as decimal strings, addresses lower case). */
+function warmKey(
+  chainId: number,
+  token: Address,
+  auth: ParsedEip3009Authorization,
+  c: { signature: string; payTo: string; amountMatch?: string | undefined; requiredDomain?: { name?: string | undefined; version?: string | undefined } | undefined },
+  amount: bigint,
+): string {
+  const d = c.requiredDomain
+  return [
+    chainId,
+    token.toLowerCase(),
+    auth.from.toLowerCase(),
+    auth.to.toLowerCase(),
+    auth.value,
+    auth.validAfter,
+    auth.validBefore,
+    auth.nonce.toLowerCase(),
+    c.signature.toLowerCase(),
+    c.payTo.toLowerCase(),
+    amount,
+    c.amountMatch ?? '',
+    d?.name ?? '\u0000',
+    d?.version ?? '\u0000',
+  ].join('|')
 }
 
 /** Replay-lock namespace and key of an EIP-3009 authorisation (DESIGN §5, x402 digest §11). */
@@ -251,6 +293,39 @@ function assetIdOf(chainId: number, address: string): string {
 }
 
 const BALANCE_OF = toFunctionSelector('balanceOf(address)')
+const PARAMS_VRS = parseAbiParameters('address, address, uint256, uint256, uint256, bytes32, uint8, bytes32, bytes32')
+const PARAMS_BYTES = parseAbiParameters('address, address, uint256, uint256, uint256, bytes32, bytes')
+const SELECTOR_VRS = toFunctionSelector('transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)')
+const SELECTOR_BYTES = toFunctionSelector('transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)')
+/** `Transfer(address,address,uint256)`, topic 0 of its logs. */
+const TRANSFER_TOPIC = toEventSelector(transferEvent)
+
+/**
+ * `transferWithAuthorization` calldata, the same bytes as viem's `encodeFunctionData` with the
+ * token ABI (a test holds them equal) without hashing the function's signature on every call.
+ */
+export function encodeTransferWithAuthorization(args: ReturnType<typeof transferWithAuthorizationArgs>): Hex {
+  return args.length === 9
+    ? concatHex([SELECTOR_VRS, encodeAbiParameters(PARAMS_VRS, args)])
+    : concatHex([SELECTOR_BYTES, encodeAbiParameters(PARAMS_BYTES, args)])
+}
+
+/**
+ * Whether `log` is a `Transfer` of `token` from `from` (and to `to`, of `value`, when given), read
+ * from its topics and data as `parseEventLogs` would decode them.
+ */
+export function isTransferLog(log: { address: Address; topics: readonly Hex[]; data: Hex }, token: Address, from: Address, to?: Address, value?: bigint): boolean {
+  const [topic0, topicFrom, topicTo] = log.topics
+  if (log.topics.length !== 3 || topic0?.toLowerCase() !== TRANSFER_TOPIC || !isAddressEqual(log.address, token)) return false
+  if (!topicFrom || !isAddressEqual(topicAddress(topicFrom), from)) return false
+  if (to !== undefined && (!topicTo || !isAddressEqual(topicAddress(topicTo), to))) return false
+  return value === undefined || (/^0x[0-9a-fA-F]{64}$/.test(log.data) && BigInt(log.data) === value)
+}
+
+/** The address in an indexed address topic (its low 20 bytes). */
+function topicAddress(topic: Hex): Address {
+  return `0x${topic.slice(26)}` as Address
+}
 const AUTHORIZATION_STATE = toFunctionSelector('authorizationState(address,bytes32)')
 /** An address as one ABI word (no 0x). */
 const word = (a: Address): string => a.slice(2).toLowerCase().padStart(64, '0')
@@ -294,6 +369,16 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   const facts = new Map<string, SettlementFacts>()
   /** tx hash → relayer and nonce it was sent with (proves a dropped tx can never be mined). */
   const sent = new Map<string, { from: Address; nonce: number }>()
+  /** Full verifications started by `warmSettlement`, by {@link warmKey}, oldest first; each used once. */
+  const warmed = new Map<string, { until: number; result: Promise<VerifyEip3009Result> }>()
+
+  /** The warmed result for `key` (removed: used once), if still fresh. */
+  function takeWarm(key: string): Promise<VerifyEip3009Result> | undefined {
+    const w = warmed.get(key)
+    if (!w) return undefined
+    warmed.delete(key)
+    return w.until >= Date.now() ? w.result : undefined
+  }
 
   for (const c of options.chains) {
     if (!Number.isInteger(c.chainId) || c.chainId <= 0) throw new GatewayError('GW_CONFIG_INVALID', `invalid chain id ${c.chainId}`)
@@ -432,8 +517,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   }
 
   function transferCalldata(auth: ParsedEip3009Authorization, signature: Hex): Hex {
-    const args = transferWithAuthorizationArgs(auth, signature)
-    return encodeFunctionData({ abi: eip3009Abi, functionName: 'transferWithAuthorization', args: args as never })
+    return encodeTransferWithAuthorization(transferWithAuthorizationArgs(auth, signature))
   }
 
   async function fees(chain: ChainRuntime): Promise<{ ok: true; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint } | { ok: false; message: string }> {
@@ -493,10 +577,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   }
 
   function transferLogMatches(receipt: TransactionReceipt, token: Address, from: Address, to?: Address, value?: bigint): boolean {
-    const logs = parseEventLogs({ abi: eip3009Abi, eventName: 'Transfer', logs: receipt.logs.filter((l) => isAddressEqual(l.address, token)) })
-    return logs.some(
-      (l) => isAddressEqual(l.args.from, from) && (to === undefined || isAddressEqual(l.args.to, to)) && (value === undefined || l.args.value === value),
-    )
+    return receipt.logs.some((l) => isTransferLog(l, token, from, to, value))
   }
 
   async function receiptOf(chain: ChainRuntime, hash: Hex): Promise<TransactionReceipt | undefined> {
@@ -684,7 +765,10 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
 
     let send: SendResult
     try {
-      const full = await verifyEip3009Authorization(chain.reader, { ...verifyParams, estimateGas: true }, { signatureCache })
+      const fresh = (): Promise<VerifyEip3009Result> => verifyEip3009Authorization(chain.reader, { ...verifyParams, estimateGas: true }, { signatureCache })
+      // Checks warmed while the intent was written; if their reads failed, read again now.
+      const warm = takeWarm(warmKey(chain.chainId, token.address, auth, credential, required))
+      const full = await (warm ? warm.catch(fresh) : fresh())
       if (!full.ok) {
         await releaseLock(f, holder)
         return { status: 'declined', code: full.reason, endpoint, ...(full.message ? { message: full.message } : {}) }
@@ -966,6 +1050,43 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         },
         { signatureCache },
       )
+    },
+    warmSettlement(p) {
+      const chain = chainOf(p.network)
+      const token = chain && typeof p.asset === 'string' ? chain.tokens.get(p.asset.toLowerCase()) : undefined
+      const auth = parseEip3009Authorization(p.authorization)
+      if (!chain || !token || !auth) return
+      let amount: bigint
+      try {
+        amount = typeof p.amount === 'bigint' ? p.amount : parseMinorUnits(p.amount)
+      } catch {
+        return
+      }
+      const result = verifyEip3009Authorization(
+        chain.reader,
+        {
+          chainId: chain.chainId,
+          token,
+          authorization: p.authorization,
+          signature: p.signature,
+          payTo: p.payTo,
+          amount,
+          amountMatch: p.amountMatch,
+          requiredDomain: p.requiredDomain,
+          now: Math.floor(clock().getTime() / 1000),
+          estimateGas: true,
+        },
+        { signatureCache },
+      )
+      // Unused results (the payment was declined before its settlement) must not surface as
+      // unhandled rejections; a settlement that takes it awaits the original and sees the error.
+      result.catch(() => undefined)
+      const now = Date.now()
+      for (const [k, w] of warmed) {
+        if (w.until >= now && warmed.size < WARM_MAX) break
+        warmed.delete(k)
+      }
+      warmed.set(warmKey(chain.chainId, token.address, auth, p, amount), { until: now + WARM_TTL_MS, result })
     },
     reader(chainId) {
       const c = chains.get(chainId)

@@ -1,0 +1,65 @@
+/**
+ * The rail's hand-rolled encoders against viem's generic ones: the same calldata for both
+ * `transferWithAuthorization` forms, the same verdict on Transfer logs as `parseEventLogs`.
+ */
+import { describe, expect, it } from 'vitest'
+import { encodeAbiParameters, encodeEventTopics, encodeFunctionData, isAddressEqual, parseEventLogs, type Address, type Hex } from 'viem'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { eip3009Abi } from './abi.js'
+import { encodeTransferWithAuthorization, isTransferLog } from './evmRail.js'
+import { transferWithAuthorizationArgs, type ParsedEip3009Authorization } from './verifyEip3009Authorization.js'
+import { randomNonce } from '../../../sandbox/chain/payer.js'
+
+const addr = (): Address => privateKeyToAccount(generatePrivateKey()).address
+const hex = (bytes: number): Hex => `0x${Buffer.from(Array.from({ length: bytes }, () => Math.floor(Math.random() * 256))).toString('hex')}`
+
+describe('encodeTransferWithAuthorization', () => {
+  it('equals encodeFunctionData for the (v, r, s) and the bytes-signature forms', () => {
+    for (let i = 0; i < 50; i++) {
+      const auth: ParsedEip3009Authorization = {
+        from: addr(),
+        to: addr(),
+        value: BigInt(hex(12)),
+        validAfter: BigInt(i),
+        validBefore: BigInt(hex(8)),
+        nonce: randomNonce(),
+      }
+      for (const signature of [`${hex(64)}${i % 2 ? '1b' : '1c'}` as Hex, `${hex(64)}0${i % 2}` as Hex, hex(130 + i)]) {
+        const args = transferWithAuthorizationArgs(auth, signature)
+        expect(encodeTransferWithAuthorization(args)).toBe(encodeFunctionData({ abi: eip3009Abi, functionName: 'transferWithAuthorization', args: args as never }))
+      }
+    }
+  })
+})
+
+describe('isTransferLog', () => {
+  const token = addr()
+  const from = addr()
+  const to = addr()
+  const transfer = (o: { address?: Address; from?: Address; to?: Address; value?: bigint } = {}) => ({
+    address: o.address ?? token,
+    topics: encodeEventTopics({ abi: eip3009Abi, eventName: 'Transfer', args: { from: o.from ?? from, to: o.to ?? to } }) as Hex[],
+    data: encodeAbiParameters([{ type: 'uint256' }], [o.value ?? 500n]),
+  })
+  /** What the rail decided before, with viem's decoder. */
+  const viemVerdict = (log: ReturnType<typeof transfer>, f: Address, t?: Address, v?: bigint): boolean =>
+    parseEventLogs({ abi: eip3009Abi, eventName: 'Transfer', logs: [{ ...log, topics: log.topics as [Hex, ...Hex[]], blockHash: null, blockNumber: null, logIndex: null, transactionHash: null, transactionIndex: null, removed: false }].filter((l) => isAddressEqual(l.address, token)) }).some(
+      (l) => isAddressEqual(l.args.from, f) && (t === undefined || isAddressEqual(l.args.to, t)) && (v === undefined || l.args.value === v),
+    )
+
+  it('agrees with parseEventLogs on matching and non-matching logs', () => {
+    const cases: Array<[ReturnType<typeof transfer>, Address, Address | undefined, bigint | undefined]> = [
+      [transfer(), from, to, 500n],
+      [transfer(), from, undefined, undefined],
+      [transfer(), from, to, 501n],
+      [transfer(), to, to, 500n],
+      [transfer(), from, from, 500n],
+      [transfer({ address: addr() }), from, to, 500n],
+      [{ ...transfer(), topics: transfer().topics.slice(0, 2) }, from, undefined, undefined],
+      [{ ...transfer(), topics: [hex(32), ...transfer().topics.slice(1)] }, from, to, 500n],
+      [{ ...transfer(), address: token.toLowerCase() as Address }, from, to, 500n],
+    ]
+    for (const [log, f, t, v] of cases) expect(isTransferLog(log, token, f, t, v), JSON.stringify([log, f, t, v?.toString()])).toBe(viemVerdict(log, f, t, v))
+    expect(cases.filter(([log, f, t, v]) => isTransferLog(log, token, f, t, v))).toHaveLength(3)
+  })
+})
