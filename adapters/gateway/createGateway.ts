@@ -8,6 +8,7 @@ import { createOutboxWorker, type OutboxDestination } from '../../core/events/ou
 import { createAssetRegistry, type AssetRegistry } from '../../core/money/assets.js'
 import type { DestinationsFor } from '../../core/pipeline/webhookEvent.js'
 import { createReconciler } from '../../core/pipeline/reconciler.js'
+import { createRefundSweeper } from '../../core/pipeline/refundSweeper.js'
 import { createApprovalSweeper } from '../../core/approvals/sweeper.js'
 import type { PolicyEngine } from '../../core/policy/port.js'
 import { openStore } from '../../core/store/open.js'
@@ -152,6 +153,14 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
   const reconciler = config.reconciler.enabled
     ? createReconciler({ store, rails, destinationsFor, logger }, { intervalMs: config.reconciler.intervalMs, minAgeMs: config.reconciler.minAgeMs })
     : undefined
+  // Refunds left pending (unknown rail outcome, intent update failed) are finished in the background.
+  const refundSweeper =
+    config.refundSweeper?.enabled === false
+      ? undefined
+      : createRefundSweeper(
+          { store, rails, destinationsFor, refundWebhooks: () => deps.refundWebhooks ?? [], logger },
+          { intervalMs: config.refundSweeper?.intervalMs ?? 30_000, minAgeMs: config.refundSweeper?.minAgeMs ?? 60_000, batch: config.refundSweeper?.batch ?? 100 },
+        )
   // --- approvals (issue 10, A): cancel approvals nobody decided in time (approval_expired), releasing reservations ---
   const approvalSweeper =
     config.approvals?.sweeper === false
@@ -192,6 +201,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
       const { port } = server.address() as AddressInfo
       worker?.start()
       reconciler?.start()
+      refundSweeper?.start()
       approvalSweeper?.start()
       housekeeping = setInterval(() => void purge(), 3_600_000)
       housekeeping.unref()
@@ -209,6 +219,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
           })
         }
         await reconciler?.stop()
+        await refundSweeper?.stop()
         await approvalSweeper?.stop()
         await worker?.stop()
         await Promise.all(rails.list().map(async (r) => r.close?.()))

@@ -38,6 +38,8 @@ export interface GatewayConfig {
     timeoutMs: number
   }
   reconciler: { enabled: boolean; intervalMs: number; minAgeMs: number }
+  /** Finishes pending refunds (defaults applied by the schema; absent only in configs built by hand). */
+  refundSweeper?: { enabled: boolean; intervalMs: number; minAgeMs: number; batch: number }
   /**
    * Settlement rails. `alipay` / `antom` are validated by their fragment (schemas/config/rails-alipay.json)
    * and their secrets resolved here; the rail adapter types them.

@@ -22,6 +22,29 @@ describe('railAmountFor: what the rail refunds in the settlement asset', () => {
     expect(rail).toEqual([2_372_111n, 2_372_111n, 2_379_235n])
     expect(railAmountFor(intent, 1000n, 0n)).toEqual({ value: '7123457', asset: 'iso4217:CNY' })
   })
+
+  it('given the rail amounts already refunded or reserved, a failed refund in between cannot make the parts exceed the settlement', () => {
+    // 300 USD cents settled as 2138 fen. X (100) is reserved: 712; Y (100) is reserved while X is
+    // pending: 1425 − 712 = 713. Then X fails (its 712 never moves), and Z and W refund the rest.
+    const intent = buildIntent({ amount: { value: '300', asset: 'iso4217:USD' }, settlement_amount: { value: '2138', asset: 'iso4217:CNY' } })
+    const x = BigInt(railAmountFor(intent, 100n, 0n, 0n).value)
+    const y = BigInt(railAmountFor(intent, 100n, 100n, x).value)
+    expect([x, y]).toEqual([712n, 713n])
+    // On the refunds that count (Y only, 100 and 713): Z then W.
+    const z = BigInt(railAmountFor(intent, 100n, 100n, y).value)
+    const w = BigInt(railAmountFor(intent, 100n, 200n, y + z).value)
+    expect([z, w]).toEqual([712n, 713n])
+    expect(y + z + w).toBe(2138n)
+    // The running total alone (no rail amounts) would have moved 713 + 713 + 713 = 2139: one fen too many.
+    expect(BigInt(railAmountFor(intent, 100n, 100n).value) + BigInt(railAmountFor(intent, 100n, 200n).value) + y).toBe(2139n)
+  })
+
+  it('never refunds a negative part, and the part that completes the capture is exactly the rest', () => {
+    const intent = buildIntent({ amount: { value: '300', asset: 'iso4217:USD' }, settlement_amount: { value: '2138', asset: 'iso4217:CNY' } })
+    // Earlier parts already moved more than the running total's share: this part is 0, never negative.
+    expect(railAmountFor(intent, 1n, 100n, 800n)).toEqual({ value: '0', asset: 'iso4217:CNY' })
+    expect(railAmountFor(intent, 200n, 100n, 800n)).toEqual({ value: '1338', asset: 'iso4217:CNY' })
+  })
 })
 
 describe('refundTotals', () => {

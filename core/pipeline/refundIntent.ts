@@ -69,19 +69,47 @@ export function refundTotals(intent: PaymentIntent): { captured: bigint; succeed
   return { captured: BigInt(intent.amount.value), succeeded, pending }
 }
 
+/** Whether the rail refunds another asset than the intent's (an FX conversion at settlement). */
+function convertsOnRefund(intent: PaymentIntent): boolean {
+  return intent.settlement_amount !== undefined && intent.settlement_amount.asset !== intent.amount.asset
+}
+
 /**
  * What the rail moves for a refund of `value` (intent asset) when `already` (intent asset) was
  * refunded or reserved before it: the same asset when no FX conversion happened; otherwise the
  * settlement amount pro rata, computed on the running total so that the parts of a fully refunded
  * intent add up to the settlement amount exactly (never a minor unit more).
+ *
+ * `alreadyRail` is what the rail moved or will move for those earlier refunds (their rail amounts);
+ * by default the running total's pro-rata share. Given the real sum, the running total absorbs
+ * whatever earlier parts were rounded to (a failed refund leaves a gap that no formula on the intent
+ * amounts alone could close): the refund that completes the capture gets exactly the rest of the
+ * settlement amount, and no part is ever negative.
  */
-export function railAmountFor(intent: PaymentIntent, value: bigint, already: bigint): Money {
+export function railAmountFor(intent: PaymentIntent, value: bigint, already: bigint, alreadyRail?: bigint): Money {
   const s = intent.settlement_amount
-  if (!s || s.asset === intent.amount.asset) return { value: value.toString(), asset: intent.amount.asset }
+  if (!s || !convertsOnRefund(intent)) return { value: value.toString(), asset: intent.amount.asset }
   const total = BigInt(intent.amount.value)
   const settled = BigInt(s.value)
-  const part = (settled * (already + value)) / total - (settled * already) / total
-  return { value: part.toString(), asset: s.asset }
+  const part = (settled * (already + value)) / total - (alreadyRail ?? (settled * already) / total)
+  return { value: (part > 0n ? part : 0n).toString(), asset: s.asset }
+}
+
+/**
+ * The rail amounts of an intent's refunds that succeeded or are in progress, from their refund rows
+ * (`rows`, read AFTER `intent`): each row got its final rail amount before its reservation
+ * committed, so every refund of `intent.refunds[]` has it.
+ */
+function reservedRailAmount(intent: PaymentIntent, rows: readonly RefundRecord[]): bigint {
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  let sum = 0n
+  for (const r of intent.refunds ?? []) {
+    if (r.status !== 'succeeded' && r.status !== 'pending') continue
+    const row = byId.get(r.id)
+    // Never without its row (the row is written first); if it were, count its pro-rata share.
+    sum += row ? BigInt(row.railAmount.value) : BigInt(railAmountFor(intent, BigInt(r.amount.value), 0n).value)
+  }
+  return sum
 }
 
 /**
@@ -104,9 +132,12 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
   if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${params.intentId}`)
   let intent = stored.intent
 
+  // The intent's refund rows, read after the intent: a repeated request finds its refund among them,
+  // and after an FX conversion they hold the rail amounts already refunded or reserved.
+  const rows = params.dedupeKey !== undefined || convertsOnRefund(intent) ? await deps.store.listRefunds(intent.id) : []
   // A repeated request finds its refund first, whatever the intent's status is now.
   if (params.dedupeKey !== undefined) {
-    const existing = (await deps.store.listRefunds(intent.id)).find((r) => r.dedupeKey === params.dedupeKey)
+    const existing = rows.find((r) => r.dedupeKey === params.dedupeKey)
     if (existing) return { ...(await drive(deps, existing, params.signal)), created: false }
   }
   if (!REFUNDABLE.has(intent.status)) {
@@ -135,7 +166,8 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
     ...(params.dedupeKey !== undefined ? { dedupeKey: params.dedupeKey } : {}),
     status: 'pending',
     amount: { value: value.toString(), asset: intent.amount.asset },
-    railAmount: railAmountFor(intent, value, totals.succeeded + totals.pending),
+    // Provisional: the reservation below decides it on the intent it commits against.
+    railAmount: railAmountFor(intent, value, totals.succeeded + totals.pending, reservedRailAmount(intent, rows)),
     rail: rail.rail,
     ...(params.reason ? { reason: params.reason } : {}),
     actor: params.actor,
@@ -149,18 +181,30 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
   try {
     // Another driver may have given this row up meanwhile (only after UNRESERVED_GRACE_MS): never reserve then.
     const fresh = await deps.store.getRefund(record.id)
-    if (fresh && fresh.status !== 'pending') throw new GatewayError('GW_INTENT_CONFLICT', `refund ${record.id} was closed before its amount was reserved; request it again`)
-    intent = await commit(deps, intent.id, clock, (current) => {
+    if (fresh && fresh.status !== 'pending') throw closedBeforeReserved(record.id)
+    const first = intent
+    let railAmount = record.railAmount
+    intent = await commit(deps, intent.id, clock, async (current) => {
       if (current.refunds?.some((r) => r.id === record.id)) return undefined
       if (!REFUNDABLE.has(current.status)) throw new GatewayError('GW_INVALID_TRANSITION', `cannot refund an intent that is ${current.status}`)
       const t = refundTotals(current)
       if (t.succeeded + t.pending + value > t.captured) throw exceeds(current, value)
+      if (convertsOnRefund(current)) {
+        // The rail amount is decided here, on the very refunds this compare-and-set is based on, so
+        // a concurrent or failed refund cannot skew it; it goes on the refund row BEFORE the
+        // reservation can commit (whoever counts this refund later, or sends it, reads it there).
+        const decided = railAmountFor(current, value, t.succeeded + t.pending, reservedRailAmount(current, current.version === first.version ? rows : await deps.store.listRefunds(current.id)))
+        if (decided.value !== railAmount.value) {
+          if (!(await deps.store.finishRefund({ ...record, railAmount: decided, updatedAt: clock() }))) throw closedBeforeReserved(record.id)
+          railAmount = decided
+        }
+      }
       const entry: IntentRefund = { id: record.id, amount: record.amount, status: 'pending', created_at: now.toISOString(), ...(record.reason ? { reason: record.reason } : {}) }
       return {
         event: 'annotate',
         actor: params.actor,
         reason: 'refund_requested',
-        data: { refund_id: record.id, amount: record.amount, rail_amount: record.railAmount, rail: record.rail },
+        data: { refund_id: record.id, amount: record.amount, rail_amount: railAmount, rail: record.rail },
         patch: { refunds: [...(current.refunds ?? []), entry] },
       }
     })
@@ -192,6 +236,10 @@ export async function reconcileRefund(deps: RefundIntentDeps, params: { refundId
   return drive(deps, record, params.signal)
 }
 
+function closedBeforeReserved(refundId: string): GatewayError {
+  return new GatewayError('GW_INTENT_CONFLICT', `refund ${refundId} was closed before its amount was reserved; request it again`)
+}
+
 function exceeds(intent: PaymentIntent, value: bigint): GatewayError {
   const t = refundTotals(intent)
   const remaining = t.captured - t.succeeded - t.pending
@@ -205,9 +253,11 @@ function exceeds(intent: PaymentIntent, value: bigint): GatewayError {
  * the same refund key again when the rail has no record of it); a finished one is only reflected
  * in the intent if a crash left that undone.
  */
-async function drive(deps: RefundIntentDeps, record: RefundRecord, signal?: AbortSignal): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
-  const stored = await deps.store.getIntent(record.intentId)
-  if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${record.intentId}`)
+async function drive(deps: RefundIntentDeps, given: RefundRecord, signal?: AbortSignal): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
+  const stored = await deps.store.getIntent(given.intentId)
+  if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${given.intentId}`)
+  // The row as it is now, read after the intent: a refund reserved in this intent has its final rail amount on it.
+  const record = (await deps.store.getRefund(given.id)) ?? given
   const entry = stored.intent.refunds?.find((r) => r.id === record.id)
   if (record.status !== 'pending' || !entry) {
     // Failed before it was reserved, or already finished: nothing to send.
@@ -348,13 +398,13 @@ interface Change {
  * concurrent change against the fresh row (`decide` runs again and may refuse, or return
  * `undefined` when there is nothing left to do).
  */
-async function commit(deps: RefundIntentDeps, intentId: string, clock: () => Date, decide: (current: PaymentIntent, at: Date) => Change | undefined): Promise<PaymentIntent> {
+async function commit(deps: RefundIntentDeps, intentId: string, clock: () => Date, decide: (current: PaymentIntent, at: Date) => Change | undefined | Promise<Change | undefined>): Promise<PaymentIntent> {
   for (let attempt = 0; ; attempt++) {
     const stored = await deps.store.getIntent(intentId)
     if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${intentId}`)
     const current = stored.intent
     const now = clock()
-    const change = decide(current, now)
+    const change = await decide(current, now)
     if (!change) return current
     const t = change.event === 'annotate' ? ({ ok: true, to: current.status } as const) : transition(current.status, change.event)
     if (!t.ok) throw new GatewayError('GW_INVALID_TRANSITION', `cannot ${change.event} an intent that is ${current.status}`)

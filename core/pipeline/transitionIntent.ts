@@ -3,12 +3,15 @@ import { sealAuditEvent } from '../events/audit.js'
 import { transition, type TransitionEvent } from '../intent/transition.js'
 import type { PaymentIntent } from '../intent/types.js'
 import type { Store } from '../store/port.js'
+import { releaseScopedTokenOfIntent } from '../tokens/releaseScopedToken.js'
 import { intentOutboxRows, type DestinationsFor } from './webhookEvent.js'
 
 export interface TransitionIntentDeps {
   store: Store
   destinationsFor?: DestinationsFor | undefined
   clock?: (() => Date) | undefined
+  /** Where a failed follow-up after a committed transition (giving a scoped token back) is reported. */
+  logger?: { warn(obj: object, msg: string): void } | undefined
 }
 
 export interface TransitionIntentParameters {
@@ -39,6 +42,11 @@ const MAX_CAS_RETRIES = 5
  * new intent, its audit event (chained to the stored head) and outbox rows commit together with a
  * compare-and-set on `version`. A concurrent change is retried against the fresh row (the event
  * may then have become illegal, which is reported, never forced).
+ *
+ * Every path that ends an intent `failed` or `canceled` passes here, so here (once committed) the
+ * scoped token it was paid with is given back when the intent provably moved no money
+ * (`releaseScopedTokenOfIntent`: guarded by the redemption it acts on). A failure of that
+ * follow-up is logged, never thrown: the transition itself has committed.
  *
  * @example await transitionIntent({ store }, { intentId, event: 'cancel', actor: 'admin:ops' })
  */
@@ -77,10 +85,22 @@ export async function transitionIntent(deps: TransitionIntentDeps, params: Trans
     // Annotations change no status: nobody outside needs to hear about them.
     const outbox = params.event === 'annotate' ? [] : intentOutboxRows(next, `payment_intent.${t.to}`, deps.destinationsFor?.(next) ?? [], now)
     const result = await deps.store.updateIntent({ intent: next, expectedVersion: current.version, event, outbox })
-    if (result.ok) return next
+    if (result.ok) {
+      if (params.event !== 'annotate' && (t.to === 'failed' || t.to === 'canceled')) await giveTokenBack(deps, next)
+      return next
+    }
     if (result.reason === 'not_found') throw new GatewayError('GW_NOT_FOUND', `no intent ${params.intentId}`)
     if (params.expectedVersion !== undefined || attempt >= MAX_CAS_RETRIES) {
       throw new GatewayError('GW_INTENT_CONFLICT', `intent ${current.id} changed concurrently (now version ${result.currentVersion})`)
     }
+  }
+}
+
+/** After a committed move to `failed` / `canceled`: give its scoped token back when nothing was paid. */
+async function giveTokenBack(deps: TransitionIntentDeps, intent: PaymentIntent): Promise<void> {
+  try {
+    await releaseScopedTokenOfIntent(deps, intent)
+  } catch (err) {
+    deps.logger?.warn({ err, intentId: intent.id }, 'scoped token of an unpaid intent not given back')
   }
 }

@@ -687,6 +687,22 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
         // Without the options it still compares the state only.
         expect(await store.transitionToken({ id, from: 'used', to: 'revoked' })).toBe(true)
       })
+
+      it('compares the intent a redemption is bound to when asked (null: bound to none)', async () => {
+        const id = 'gwt_contract_bound'
+        const redeemed = (intent_id?: string) => ({ kind: 'scoped', redemption: { key: 'K1', ...(intent_id ? { intent_id } : {}) } })
+        await store.insertToken({ id, state: 'used', expiresAt: at(60_000), doc: redeemed() })
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1', expectRedemptionIntentId: 'pi_A' })).toBe(false)
+        expect(await store.transitionToken({ id, from: 'used', to: 'used', doc: redeemed('pi_A'), expectRedemptionKey: 'K1', expectRedemptionIntentId: null })).toBe(true)
+        // The same key now bound to pi_A: a release for pi_B (or for the unbound redemption) fails.
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1', expectRedemptionIntentId: 'pi_B' })).toBe(false)
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1', expectRedemptionIntentId: null })).toBe(false)
+        expect(await store.getToken(id)).toMatchObject({ state: 'used', doc: redeemed('pi_A') })
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1', expectRedemptionIntentId: 'pi_A' })).toBe(true)
+        // Only once: the token is active now.
+        expect(await store.transitionToken({ id, from: 'used', to: 'active', doc: { kind: 'scoped' }, expectRedemptionKey: 'K1', expectRedemptionIntentId: 'pi_A' })).toBe(false)
+        expect(await store.getToken(id)).toMatchObject({ state: 'active', doc: { kind: 'scoped' } })
+      })
     })
 
     // --- open-mandate spend (AP2) -------------------------------------------------------------------
@@ -852,6 +868,21 @@ export function runStoreContract(name: string, factory: () => Promise<StoreFacto
         expect(await store.finishRefund({ ...r, status: 'failed', code: 'late', updatedAt: at(20) })).toBe(false)
         expect(await store.getRefund(r.id)).toEqual(done)
         expect(await store.finishRefund(refund())).toBe(false)
+      })
+
+      it('listPendingRefunds: pending refunds unchanged since before the cut-off, the longest unchanged first, bounded', async () => {
+        const old = refund({ createdAt: at(0), updatedAt: at(10) })
+        const older = refund({ createdAt: at(5), updatedAt: at(5) })
+        const young = refund({ createdAt: at(0), updatedAt: at(100) })
+        const done = refund({ createdAt: at(0), updatedAt: at(0) })
+        for (const r of [old, older, young, done]) await store.insertRefund(r)
+        await store.finishRefund({ ...done, status: 'succeeded', reference: 'ref-1', updatedAt: at(1) })
+        expect(await store.listPendingRefunds({ updatedBefore: at(50), limit: 10 })).toEqual([older, old])
+        expect(await store.listPendingRefunds({ updatedBefore: at(50), limit: 1 })).toEqual([older])
+        // The cut-off is exclusive; a refund touched again (an unknown outcome recorded) moves back.
+        expect((await store.listPendingRefunds({ updatedBefore: at(5), limit: 10 })).map((r) => r.id)).toEqual([])
+        await store.finishRefund({ ...older, code: 'refund_pending', updatedAt: at(60) })
+        expect((await store.listPendingRefunds({ updatedBefore: at(200), limit: 10 })).map((r) => r.id)).toEqual([old.id, older.id, young.id])
       })
 
       it('stores disputes with their evidence and lists them newest first by intent or merchant', async () => {

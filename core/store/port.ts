@@ -122,8 +122,9 @@ export interface Store {
    * Move a token from state `from` to `to` (optionally replacing its document) for exactly one
    * caller across processes: `true` for the winner, `false` when its state was not `from`.
    * With `expectRedemptionKey` it also requires the stored `doc.redemption.key` to equal it (`null`:
-   * no redemption), and with `expectUnboundRedemption` that `doc.redemption.intent_id` is absent,
-   * so a read-then-write never overwrites a newer redemption or bind.
+   * no redemption), with `expectUnboundRedemption` that `doc.redemption.intent_id` is absent, and
+   * with `expectRedemptionIntentId` that it equals the given intent id (`null`: absent), so a
+   * read-then-write never overwrites a newer redemption or bind.
    */
   transitionToken(params: TransitionTokenParameters): Promise<boolean>
 
@@ -180,6 +181,11 @@ export interface Store {
    * `false` when the stored refund is no longer `pending` (another path finished it).
    */
   finishRefund(refund: RefundRecord): Promise<boolean>
+  /**
+   * Refunds still `pending` that have not changed since before `updatedBefore`, the longest
+   * unchanged first, at most `limit` (the refund sweeper's work list).
+   */
+  listPendingRefunds(params: { updatedBefore: Date; limit: number }): Promise<RefundRecord[]>
   insertDispute(dispute: DisputeRecord): Promise<void>
   getDispute(id: string): Promise<DisputeRecord | undefined>
   /** Disputes, newest first; of one intent or one merchant when given. */
@@ -386,6 +392,8 @@ export interface TransitionTokenParameters {
   expectRedemptionKey?: string | null | undefined
   /** Also require `doc.redemption.intent_id` to be absent (the redemption is not yet bound to an intent). */
   expectUnboundRedemption?: boolean | undefined
+  /** Also require `doc.redemption.intent_id` to be this intent id (`null`: the redemption is bound to no intent). */
+  expectRedemptionIntentId?: string | null | undefined
 }
 
 /** A token: a vault token (encrypted card in `doc`) or a scoped single-use token. */

@@ -8,7 +8,7 @@ export {
   type RedeemScopedTokenReturnType,
   type ScopedTokenPayment,
 } from './redeemScopedToken.js'
-export { intentMovedNoMoney, releaseScopedTokenIfUnpaid, type ReleaseScopedTokenParameters } from './releaseScopedToken.js'
+export { intentMovedNoMoney, releaseScopedTokenIfUnpaid, releaseScopedTokenOfIntent, type ReleaseScopedTokenParameters } from './releaseScopedToken.js'
 export { getScopedToken, revokeScopedToken, type RevokeScopedTokenParameters } from './revokeScopedToken.js'
 export { isScopedTokenString, parseScopedToken, scopedTokenHash } from './signing.js'
 export { createScopedTokenPolicy, scopedTokenIdOf } from './scopedTokenPolicy.js'

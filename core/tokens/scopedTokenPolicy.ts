@@ -1,15 +1,9 @@
-import type { PaymentIntent } from '../intent/types.js'
 import type { PolicyDecision, PolicyEngine } from '../policy/port.js'
-import { releaseScopedTokenIfUnpaid } from './releaseScopedToken.js'
+import { releaseScopedTokenOfIntent } from './releaseScopedToken.js'
 import type { ScopedTokenDeps, ScopedTokenDoc } from './types.js'
-import { isScopedTokenRecord } from './view.js'
+import { isScopedTokenRecord, scopedTokenIdOf } from './view.js'
 
-/** The scoped token an intent was authorised by (`authorization.constraints.token_id`), if any. */
-export function scopedTokenIdOf(intent: PaymentIntent): string | undefined {
-  if (intent.authorization.type !== 'gateway.token') return undefined
-  const id = (intent.authorization.constraints as { token_id?: unknown } | undefined)?.token_id
-  return typeof id === 'string' && id.startsWith('gwt_') ? id : undefined
-}
+export { scopedTokenIdOf }
 
 /**
  * The scoped-token policy engine (composed after the wallets engine):
@@ -20,7 +14,8 @@ export function scopedTokenIdOf(intent: PaymentIntent): string | undefined {
  *   second line behind the single `active → used` update and the adapters' dedupe keys (the bind is
  *   a read-then-write, not itself a lock). Intents without a scoped token are allowed untouched.
  * - `release`: the intent ended without moving money (a later engine denied it, an approval was
- *   denied or expired): the token becomes usable again (see `releaseScopedTokenIfUnpaid`).
+ *   denied or expired): the token becomes usable again (see `releaseScopedTokenOfIntent`, which
+ *   `transitionIntent` also runs after every move to `failed` / `canceled`).
  */
 export function createScopedTokenPolicy(deps: Pick<ScopedTokenDeps, 'store' | 'clock'>): PolicyEngine {
   const deny = (reason: string): PolicyDecision => ({ decision: 'deny', reasons: [reason] })
@@ -43,11 +38,7 @@ export function createScopedTokenPolicy(deps: Pick<ScopedTokenDeps, 'store' | 'c
       return { decision: 'allow', reasons: ['scoped_token_held'] }
     },
     async release(intent) {
-      const tokenId = scopedTokenIdOf(intent)
-      if (!tokenId) return
-      const rec = await deps.store.getToken(tokenId)
-      if (!isScopedTokenRecord(rec) || rec.doc.redemption?.intent_id !== intent.id) return
-      await releaseScopedTokenIfUnpaid(deps, { tokenId, redemptionKey: rec.doc.redemption.key, intent })
+      await releaseScopedTokenOfIntent(deps, intent)
     },
   }
 }

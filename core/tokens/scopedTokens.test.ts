@@ -4,13 +4,24 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ConfigError, parseConfig } from '../config/load.js'
 import { isGatewayError } from '../errors/gatewayError.js'
+import { createApprovalSweeper } from '../approvals/sweeper.js'
 import type { PaymentIntent } from '../intent/types.js'
 import { createAssetRegistry } from '../money/assets.js'
+import { denyIntent } from '../pipeline/approveIntent.js'
+import { processPayment } from '../pipeline/processPayment.js'
+import { createReconciler } from '../pipeline/reconciler.js'
+import { reconcileIntent } from '../pipeline/settleIntent.js'
+import { transitionIntent } from '../pipeline/transitionIntent.js'
+import { composePolicies } from '../policy/compose.js'
+import type { PolicyEngine } from '../policy/port.js'
+import { RailRegistry, type RailAdapter, type RailOutcome } from '../rails/port.js'
 import { openPostgresStore } from '../store/postgres/postgresStore.js'
 import type { Store } from '../store/port.js'
 import { openSqliteStore } from '../store/sqlite/sqliteStore.js'
+import { createScriptedFakeRail } from '../testing/fakeRail.js'
 import { createTestSchema } from '../testing/pg.js'
 import { revokeWalletConsent, updateWallet } from '../wallets/manageWallets.js'
+import { createWalletPolicy } from '../wallets/walletPolicy.js'
 import type { WalletRecord } from '../wallets/types.js'
 import {
   createScopedTokenPolicy,
@@ -20,8 +31,11 @@ import {
   recordScopedTokenUse,
   redeemScopedToken,
   releaseScopedTokenIfUnpaid,
+  releaseScopedTokenOfIntent,
   revokeScopedToken,
   scopedTokenSettings,
+  type RedeemScopedTokenReturnType,
+  type ScopedTokenDoc,
   type ScopedTokenSettings,
 } from './index.js'
 
@@ -287,6 +301,199 @@ function suite(name: string, open: () => Promise<{ store: Store; close(): Promis
       expect(await code(issue({ expiresInSeconds: Number.MAX_SAFE_INTEGER }))).toBe('GW_SCHEMA_INVALID')
       const huge = { ...deps(), settings: { ...SETTINGS, maxTtlSeconds: 1e16 } }
       expect(await code(issueScopedToken(huge, { issuer: { kind: 'agent', id: 'agent_1' }, merchantId: 'm1', maxAmount: CNY('1'), expiresInSeconds: 1e15 }))).toBe('GW_SCHEMA_INVALID')
+    })
+
+    // --- a token is given back whenever its payment ends without charging, by whichever path ---
+
+    describe('given back when its payment ends unpaid, by whichever path', () => {
+      const tokenPolicy = () => createScopedTokenPolicy(deps())
+      const walletsThenTokens = () => composePolicies([createWalletPolicy({ store }), tokenPolicy()])
+      const status = async (tokenId: string) => (await getScopedToken(deps(), { tokenId })).status
+      const released = async (tokenId: string) => ((await store.getToken(tokenId))!.doc as ScopedTokenDoc).released ?? []
+      const succeeds = (): RailOutcome => ({ status: 'succeeded', reference: `T-${Math.random().toString(36).slice(2, 10)}`, settledAt: new Date().toISOString() })
+      /** The rail call times out (outcome unknown); the rail's answer for the key, queried later, is a decline. */
+      const unknownThenDeclined = () => createScriptedFakeRail({ settle: [{ status: 'unknown', code: 'ETIMEDOUT' }], query: [{ status: 'declined', code: 'TRADE_CLOSED' }] })
+      // What the adapters do: one intent per presentation and generation of the token (ACP's dedupe key).
+      const payWith = (r: RedeemScopedTokenReturnType, rail: RailAdapter, policy: PolicyEngine, amount = '3500') =>
+        processPayment(
+          { store, assets, rails: new RailRegistry().register(rail), policy },
+          {
+            merchantId: 'm1',
+            actor: `agent:${r.payer.agent_id}`,
+            origin: { protocol: 'gateway', version: 'v1', ref: `${r.redemptionKey}#${r.generation}` },
+            payer: r.payer,
+            amount: CNY(amount),
+            instrument: r.instrument,
+            authorization: r.authorization,
+            dedupeKey: `${r.redemptionKey}#${r.generation}`,
+            credential: r.credential,
+          },
+        )
+      const reconcile = async (intentId: string, rail: RailAdapter) => (await reconcileIntent({ store }, { intentId, rail, actor: 'system:reconciler' })).intent
+
+      beforeAll(async () => {
+        await store.insertWallet(wallet('wal_appr', 'agent_5', { approvalThreshold: '1000' }))
+      })
+
+      it('a payment left processing (unknown rail outcome) and failed by the reconciler gives its token back, exactly once; the next payment settles', async () => {
+        const { token, view } = await issue()
+        const r1 = await redeemScopedToken(deps(), { token, intent: pay(), via: 'gateway', redemptionKey: 'recon-1' })
+        const rail = unknownThenDeclined()
+        const first = await payWith(r1, rail, tokenPolicy())
+        expect(first).toMatchObject({ kind: 'processing', intent: { status: 'processing' } })
+        // What the adapter does right after: nothing is given back while the outcome is unknown.
+        expect(await recordScopedTokenUse(deps(), { tokenId: view.id, redemptionKey: 'recon-1', intentId: first.intent.id })).toBe(true)
+        expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'recon-1', intent: first.intent })).toBe(false)
+        expect(await status(view.id)).toBe('used')
+        expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'recon-early' }))).toBe('GW_TOKEN_USED')
+
+        const reconciler = createReconciler({ store, rails: new RailRegistry().register(rail) }, { intervalMs: 60_000, minAgeMs: 0 })
+        expect(await reconciler.runOnce()).toBe(1)
+        const failed = (await store.getIntent(first.intent.id))!.intent
+        expect(failed).toMatchObject({ status: 'failed', status_reason: 'TRADE_CLOSED' })
+        expect(failed.route!.attempts.map((a) => a.outcome)).toEqual(['unknown', 'declined'])
+        expect(rail.calls.map((c) => c.op)).toEqual(['settle', 'query'])
+        expect(await status(view.id)).toBe('active')
+        // Exactly once: the same end gives nothing back a second time.
+        expect(await releaseScopedTokenOfIntent(deps(), failed)).toBe(false)
+        await tokenPolicy().release!(failed)
+        expect(await released(view.id)).toEqual([expect.objectContaining({ intent_id: failed.id, reason: 'TRADE_CLOSED' })])
+
+        // Usable again, once: of two presentations at the same moment one wins, and its payment settles.
+        const keys = ['recon-2', 'recon-3']
+        const results = await Promise.all(keys.map((k) => code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: k }))))
+        expect([...results].sort()).toEqual(['GW_TOKEN_USED', 'ok'])
+        const r2 = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: keys[results.indexOf('ok')] })
+        expect(r2).toMatchObject({ resumed: true, generation: 1 })
+        const ok = createScriptedFakeRail({ settle: [succeeds()] })
+        const second = await payWith(r2, ok, tokenPolicy())
+        expect(second).toMatchObject({ kind: 'settled', intent: { status: 'succeeded' } })
+        expect(second.intent.id).not.toBe(failed.id)
+        expect(await getScopedToken(deps(), { tokenId: view.id })).toMatchObject({ status: 'used', used_by_intent: second.intent.id })
+        // The first payment's end can no longer give it back.
+        expect(await releaseScopedTokenOfIntent(deps(), failed)).toBe(false)
+        expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'recon-1', intent: failed })).toBe(false)
+        expect(await status(view.id)).toBe('used')
+        expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'recon-4' }))).toBe('GW_TOKEN_USED')
+      })
+
+      it('a payment waiting for approval gives its token back when the approval expires (sweeper), is denied, or is canceled', async () => {
+        const issue5 = () => issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_5' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 600 })
+        const untouched = createScriptedFakeRail({})
+        const parkedWith = async (token: string, key: string) => {
+          const r = await redeemScopedToken(deps(), { token, intent: pay('3500'), redemptionKey: key })
+          const parked = await payWith(r, untouched, walletsThenTokens())
+          expect(parked).toMatchObject({ kind: 'requires_approval', intent: { status: 'requires_approval' } })
+          return parked.intent
+        }
+        const a = await issue5()
+        const pa = await parkedWith(a.token, 'appr-1')
+        expect(await getScopedToken(deps(), { tokenId: a.view.id })).toMatchObject({ status: 'used', used_by_intent: pa.id })
+        // Expired by the sweeper, as the gateway runs it.
+        const sweeper = createApprovalSweeper({ store, policy: walletsThenTokens() }, { intervalMs: 60_000, ttlSeconds: 60 })
+        expect(await sweeper.runOnce(new Date(Date.now() + 61_000))).toBe(1)
+        expect((await store.getIntent(pa.id))!.intent).toMatchObject({ status: 'canceled', status_reason: 'approval_expired' })
+        expect(await status(a.view.id)).toBe('active')
+
+        // Denied by a person, on a path that runs no policy release at all.
+        const b = await issue5()
+        const pb = await parkedWith(b.token, 'appr-2')
+        expect((await denyIntent({ store }, { intentId: pb.id, actor: 'admin:ops' })).status_reason).toBe('approval_denied')
+        expect(await status(b.view.id)).toBe('active')
+
+        // Canceled by the caller (what POST /v1/intents/{id}/cancel does).
+        const c = await issue5()
+        const pc = await parkedWith(c.token, 'appr-3')
+        await transitionIntent({ store }, { intentId: pc.id, event: 'cancel', actor: 'agent:agent_5', reason: 'requested_by_caller' })
+        expect(await status(c.view.id)).toBe('active')
+
+        // Each is usable again: a payment under the threshold settles with it.
+        for (const [t, key] of [[a, 'appr-1b'], [b, 'appr-2b'], [c, 'appr-3b']] as const) {
+          const r = await redeemScopedToken(deps(), { token: t.token, intent: pay('900'), redemptionKey: key })
+          expect(r.generation).toBe(1)
+          expect(await payWith(r, createScriptedFakeRail({ settle: [succeeds()] }), walletsThenTokens(), '900')).toMatchObject({ kind: 'settled', intent: { status: 'succeeded' } })
+          expect(await status(t.view.id)).toBe('used')
+        }
+        expect(untouched.calls).toHaveLength(0)
+      })
+
+      it('a release acts only on the redemption it read: never over a newer one (same key, other intent), never reviving a revoked or expired token', async () => {
+        const { token, view } = await issue()
+        const r1 = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'st-1' })
+        const rail1 = unknownThenDeclined()
+        const p1 = await payWith(r1, rail1, tokenPolicy())
+        const staleBoundToP1 = (await store.getToken(view.id))!
+        expect((staleBoundToP1.doc as ScopedTokenDoc).redemption).toMatchObject({ key: 'st-1', intent_id: p1.intent.id })
+        const failed = await reconcile(p1.intent.id, rail1)
+        expect(failed.status).toBe('failed')
+        expect(await status(view.id)).toBe('active')
+        // The SAME presentation key redeems it again for a new payment, still in flight.
+        const r2 = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'st-1' })
+        expect(r2).toMatchObject({ resumed: false, generation: 1 })
+        const p2 = await payWith(r2, createScriptedFakeRail({ settle: [{ status: 'unknown', code: 'ETIMEDOUT' }] }), tokenPolicy())
+        expect(p2.intent.status).toBe('processing')
+        // A stale release for the first payment (read while it held the token, written now) fails.
+        const stale = { ...deps(), store: Object.assign(Object.create(store) as Store, { getToken: async () => staleBoundToP1 }) }
+        expect(await releaseScopedTokenOfIntent(stale, failed)).toBe(false)
+        expect(await releaseScopedTokenIfUnpaid(stale, { tokenId: view.id, redemptionKey: 'st-1', intent: failed })).toBe(false)
+        expect(await releaseScopedTokenOfIntent(deps(), failed)).toBe(false)
+        expect(await getScopedToken(deps(), { tokenId: view.id })).toMatchObject({ status: 'used', used_by_intent: p2.intent.id })
+        expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'st-2' }))).toBe('GW_TOKEN_USED')
+        expect(await released(view.id)).toHaveLength(1)
+
+        // Given back, then revoked: a late (stale) release of the old redemption cannot revive it.
+        const t2 = await issue()
+        const rv = await redeemScopedToken(deps(), { token: t2.token, intent: pay(), redemptionKey: 'rv-1' })
+        const rail2 = unknownThenDeclined()
+        const pv = await payWith(rv, rail2, tokenPolicy())
+        const staleRv = (await store.getToken(t2.view.id))!
+        const failedRv = await reconcile(pv.intent.id, rail2)
+        expect(await status(t2.view.id)).toBe('active')
+        expect((await revokeScopedToken(deps(), { tokenId: t2.view.id, actor: 'agent:agent_1' })).status).toBe('revoked')
+        const staleRvDeps = { ...deps(), store: Object.assign(Object.create(store) as Store, { getToken: async () => staleRv }) }
+        expect(await releaseScopedTokenOfIntent(staleRvDeps, failedRv)).toBe(false)
+        expect(await status(t2.view.id)).toBe('revoked')
+        expect(await code(redeemScopedToken(deps(), { token: t2.token, intent: pay(), redemptionKey: 'rv-2' }))).toBe('GW_TOKEN_REVOKED')
+
+        // An expired token given back still never pays.
+        const t3 = await issue({ expiresInSeconds: 5 })
+        const rx = await redeemScopedToken(deps(), { token: t3.token, intent: pay(), redemptionKey: 'ex-1' })
+        const rail3 = unknownThenDeclined()
+        const px = await payWith(rx, rail3, tokenPolicy())
+        clockAt += 6_000
+        expect((await reconcile(px.intent.id, rail3)).status).toBe('failed')
+        expect(await status(t3.view.id)).toBe('expired')
+        expect(await code(redeemScopedToken(deps(), { token: t3.token, intent: pay(), redemptionKey: 'ex-2' }))).toBe('GW_TOKEN_EXPIRED')
+      })
+
+      it("a succeeded payment's token stays used, also when the reconciler settled it after an unknown outcome", async () => {
+        const { token, view } = await issue()
+        const r = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'ok-1' })
+        const rail = createScriptedFakeRail({ settle: [{ status: 'unknown', code: 'ETIMEDOUT' }], query: [succeeds()] })
+        const p = await payWith(r, rail, tokenPolicy())
+        const done = await reconcile(p.intent.id, rail)
+        expect(done.status).toBe('succeeded')
+        expect(await releaseScopedTokenOfIntent(deps(), done)).toBe(false)
+        expect(await releaseScopedTokenIfUnpaid(deps(), { tokenId: view.id, redemptionKey: 'ok-1', intent: done })).toBe(false)
+        await tokenPolicy().release!(done)
+        expect(await getScopedToken(deps(), { tokenId: view.id })).toMatchObject({ status: 'used', used_by_intent: p.intent.id })
+        expect(await released(view.id)).toEqual([])
+        expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'ok-2' }))).toBe('GW_TOKEN_USED')
+      })
+
+      it('counts an unknown attempt as unpaid only once the same rail declined the key later, or when it provably never left', () => {
+        const at = new Date().toISOString()
+        const ended = (attempts: Array<Record<string, string>>, status = 'failed') => ({ id: 'pi_x', status, route: { rail: 'alipay', attempts: attempts.map((a) => ({ at, ...a })) } }) as unknown as PaymentIntent
+        expect(intentMovedNoMoney(ended([]))).toBe(true)
+        expect(intentMovedNoMoney(ended([], 'canceled'))).toBe(true)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'unknown', code: 'ETIMEDOUT' }, { rail: 'alipay', outcome: 'declined', code: 'TRADE_CLOSED' }]))).toBe(true)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'declined' }, { rail: 'alipay', outcome: 'unknown', code: 'ETIMEDOUT' }]))).toBe(false)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'unknown', code: 'ETIMEDOUT' }, { rail: 'antom', outcome: 'declined' }]))).toBe(false)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'unknown', code: 'ECONNREFUSED' }, { rail: 'antom', outcome: 'declined' }]))).toBe(true)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'error' }, { rail: 'antom', outcome: 'declined' }]))).toBe(false)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'succeeded' }, { rail: 'alipay', outcome: 'declined' }]))).toBe(false)
+        expect(intentMovedNoMoney(ended([{ rail: 'alipay', outcome: 'declined' }], 'processing'))).toBe(false)
+      })
     })
 
     it('a token scoped to a category never pays a merchant configured with another one, whatever the payment states', async () => {

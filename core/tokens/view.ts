@@ -1,9 +1,17 @@
+import type { PaymentIntent } from '../intent/types.js'
 import type { TokenRecord } from '../store/port.js'
 import type { ScopedTokenDoc, ScopedTokenStatus, ScopedTokenView } from './types.js'
 
 /** Whether a token record is a scoped token (the `tokens` table also holds ACP vault tokens). */
 export function isScopedTokenRecord(rec: TokenRecord | undefined): rec is TokenRecord & { doc: ScopedTokenDoc } {
   return rec !== undefined && rec.id.startsWith('gwt_') && typeof rec.doc === 'object' && rec.doc !== null && (rec.doc as { kind?: unknown }).kind === 'scoped'
+}
+
+/** The scoped token an intent was authorised by (`authorization.constraints.token_id`), if any. */
+export function scopedTokenIdOf(intent: PaymentIntent): string | undefined {
+  if (intent.authorization.type !== 'gateway.token') return undefined
+  const id = (intent.authorization.constraints as { token_id?: unknown } | undefined)?.token_id
+  return typeof id === 'string' && id.startsWith('gwt_') ? id : undefined
 }
 
 /** The public view of a scoped token record at `now` (an `active` token past its expiry shows `expired`). */

@@ -2,13 +2,18 @@ import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { lockFxQuote } from '../../../core/fx/lockFxQuote.js'
+import { createFxQuoter } from '../../../core/fx/quoter.js'
+import { createTableFxSource } from '../../../core/fx/tableSource.js'
 import type { PaymentIntent } from '../../../core/intent/types.js'
-import { reconcileRefund, refundIntent } from '../../../core/pipeline/refundIntent.js'
+import { createAssetRegistry } from '../../../core/money/assets.js'
+import { reconcileRefund, refundIntent, refundTotals } from '../../../core/pipeline/refundIntent.js'
+import { createRefundSweeper } from '../../../core/pipeline/refundSweeper.js'
 import { RailRegistry } from '../../../core/rails/port.js'
 import { settleIntent } from '../../../core/pipeline/settleIntent.js'
 import { newId } from '../../../core/util/ids.js'
 import type { Store } from '../../../core/store/port.js'
-import { authorizedIntent, startRailHarness, type RailHarness } from '../../rails/alipay/testing.js'
+import { authorizedIntent, startRailHarness, waitFor, type RailHarness } from '../../rails/alipay/testing.js'
 import type { EvmRail } from '../../rails/evm/evmRail.js'
 import { startRailFixture, type RailFixture } from '../../rails/evm/testFixture.js'
 import { startTestGateway, TEST_KEYS, type TestGateway } from '../../testing/testGateway.js'
@@ -325,5 +330,218 @@ describe('disputes', () => {
     expect((await get(`/v1/disputes/${disputeId}`, TEST_KEYS.otherMerchant)).status).toBe(404)
     const bad = await post(`/v1/intents/${id}/disputes`, { reason: 'Not A Code' }, `dp-${uniq()}`)
     expect([bad.status, bad.body.error?.code]).toEqual([400, 'GW_SCHEMA_INVALID'])
+  })
+})
+
+describe('the refund sweeper: pending refunds finish on their own', () => {
+  const MIN_AGE = 60_000
+  const later = () => new Date(Date.now() + MIN_AGE + 1_000)
+  const ledger = (id: string) => h.sandbox.ledger.entries({ ref: id, kind: 'refund' }).map((e) => e.amount)
+
+  it('a refund left pending by an unknown rail outcome is asked about and finished once, after the grace period', async () => {
+    const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    // The refund call's answer is lost and the rail cannot be asked either: the outcome stays unknown.
+    h.sandbox.faults.set({
+      rules: [
+        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
+        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
+      ],
+    })
+    const first = await refundIntent({ store, rails: gw.gateway.rails }, { intentId: id, amount: { value: '250', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+    h.sandbox.faults.clear()
+    expect(first.refund.status).toBe('pending')
+    expect(ledger(id)).toEqual([])
+
+    const sweeper = createRefundSweeper({ store, rails: gw.gateway.rails }, { intervalMs: 60_000, minAgeMs: MIN_AGE })
+    // Within the grace period the request may still be driving it: left alone, nothing sent.
+    await sweeper.runOnce(new Date())
+    expect(await store.getRefund(first.refund.id)).toMatchObject({ status: 'pending' })
+    expect(ledger(id)).toEqual([])
+
+    expect(await sweeper.runOnce(later())).toBeGreaterThanOrEqual(1)
+    const done = (await store.getRefund(first.refund.id))!
+    expect(done).toMatchObject({ status: 'succeeded', reference: expect.any(String) })
+    expect(ledger(id)).toEqual(['250'])
+    const intent = await intentOf(id)
+    expect(intent.status).toBe('partially_refunded')
+    expect(intent.refunds?.map((r) => [r.id, r.status])).toEqual([[first.refund.id, 'succeeded']])
+    expect(refundTotals(intent)).toEqual({ captured: 600n, succeeded: 250n, pending: 0n })
+    // A finished refund is not in the work list any more: another pass moves nothing.
+    expect((await store.listPendingRefunds({ updatedBefore: later(), limit: 1000 })).map((r) => r.id)).not.toContain(first.refund.id)
+    await sweeper.runOnce(later())
+    expect(ledger(id)).toEqual(['250'])
+  })
+
+  it('a refund the rail made but whose intent update failed ends succeeded, with the intent refunded exactly once', async () => {
+    const id = await authorizedIntent(store, { value: '900', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    // The store fails the intent update that records the refund's success (after the rail refunded).
+    const failing = Object.create(store) as Store
+    failing.updateIntent = async (p) => {
+      if (p.event.type === 'refund_partial' || p.event.type === 'refund_full') throw new Error('store unavailable (test)')
+      return store.updateIntent(p)
+    }
+    const destinationsFor = gw.gateway.deps.destinationsFor
+    await expect(refundIntent({ store: failing, rails: gw.gateway.rails, destinationsFor }, { intentId: id, amount: { value: '400', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })).rejects.toThrow('store unavailable')
+    expect(ledger(id)).toEqual(['400'])
+    const [left] = await store.listRefunds(id)
+    expect(left).toMatchObject({ status: 'pending', amount: { value: '400' } })
+    expect(refundTotals(await intentOf(id))).toEqual({ captured: 900n, succeeded: 0n, pending: 400n })
+
+    await createRefundSweeper({ store, rails: gw.gateway.rails, destinationsFor }, { intervalMs: 60_000, minAgeMs: MIN_AGE }).runOnce(later())
+    expect(await store.getRefund(left!.id)).toMatchObject({ status: 'succeeded', reference: expect.any(String) })
+    // The rail said it had refunded that key: nothing was sent again.
+    expect(ledger(id)).toEqual(['400'])
+    const intent = await intentOf(id)
+    expect(intent.status).toBe('partially_refunded')
+    expect(refundTotals(intent)).toEqual({ captured: 900n, succeeded: 400n, pending: 0n })
+    // The rest is still refundable, and only the rest.
+    const rest = await refundIntent({ store, rails: gw.gateway.rails, destinationsFor }, { intentId: id, actor: 'merchant:m1' })
+    expect(rest.refund).toMatchObject({ status: 'succeeded', amount: { value: '500' } })
+    expect(rest.intent.status).toBe('refunded')
+    expect(ledger(id)).toEqual(['400', '500'])
+    const events = (await store.listEvents(id)).map((e) => e.type).filter((t) => t.startsWith('refund'))
+    expect(events).toEqual(['refund_partial', 'refund_full'])
+    expect(outboxTypes(id).filter((t) => t.includes('refund'))).toEqual(['payment_intent.partially_refunded', 'refund.succeeded', 'payment_intent.refunded', 'refund.succeeded'])
+  })
+
+  it('a refund it cannot finish is logged and the pass goes on; each pass takes at most `batch`, the longest unchanged first', async () => {
+    const s = await fx.openStore('sweeper-batch.db')
+    const id = await authorizedIntent(s, { value: '800', asset: 'iso4217:CNY' })
+    await settleIntent({ store: s }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    // A row whose intent is gone (it cannot be driven), unchanged for longer than the real one.
+    const stale = new Date(Date.now() - 10 * MIN_AGE)
+    const brokenId = newId('re')
+    await s.insertRefund({ id: brokenId, intentId: newId('pi'), merchantId: 'm1', status: 'pending', amount: { value: '1', asset: 'iso4217:CNY' }, railAmount: { value: '1', asset: 'iso4217:CNY' }, rail: 'alipay', actor: 'merchant:m1', createdAt: stale, updatedAt: stale })
+    h.sandbox.faults.set({
+      rules: [
+        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
+        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
+      ],
+    })
+    const pending = await refundIntent({ store: s, rails: gw.gateway.rails }, { intentId: id, amount: { value: '100', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+    h.sandbox.faults.clear()
+    expect(pending.refund.status).toBe('pending')
+    const warned: Array<{ refundId?: string }> = []
+    const logger = { warn: (obj: object) => void warned.push(obj as { refundId?: string }) }
+
+    // batch 1: only the longest unchanged one (the broken row): logged, nothing else touched.
+    expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 1 }).runOnce(later())).toBe(0)
+    expect(warned.map((w) => w.refundId)).toEqual([brokenId])
+    expect(await s.getRefund(pending.refund.id)).toMatchObject({ status: 'pending' })
+    // batch 2: the broken row fails again (logged), and the pass still finishes the other one.
+    expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 2 }).runOnce(later())).toBe(1)
+    expect(warned.map((w) => w.refundId)).toEqual([brokenId, brokenId])
+    expect(await s.getRefund(pending.refund.id)).toMatchObject({ status: 'succeeded' })
+    expect(ledger(id)).toEqual(['100'])
+  })
+
+  it('the gateway runs it in the background (config refundSweeper) and stops it on close', async () => {
+    const own = await startRailHarness()
+    const tg = await startTestGateway({ configPatch: { refundSweeper: { intervalMs: 100, minAgeMs: 0 } }, gatewayOptions: { rails: [() => own.alipay] } })
+    try {
+      const s = tg.gateway.store
+      const id = await authorizedIntent(s, { value: '700', asset: 'iso4217:CNY' })
+      await settleIntent({ store: s }, { intentId: id, rail: own.alipay, credential: undefined, actor: 'system:test' })
+      own.sandbox.faults.set({
+        rules: [
+          { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
+          { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
+        ],
+      })
+      const r = await refundIntent({ store: s, rails: tg.gateway.rails }, { intentId: id, amount: { value: '300', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+      own.sandbox.faults.clear()
+      // Pending after the request (unless the sweeper already finished it meanwhile); finished without anyone asking.
+      expect(['pending', 'succeeded']).toContain(r.refund.status)
+      await waitFor(async () => ((await s.getRefund(r.refund.id))?.status === 'succeeded' ? true : undefined), 10_000, 'the sweeper to finish the refund')
+      expect(own.sandbox.ledger.entries({ ref: id, kind: 'refund' }).map((e) => e.amount)).toEqual(['300'])
+      expect((await s.getIntent(id))!.intent.status).toBe('partially_refunded')
+    } finally {
+      await tg.close()
+      await own.close()
+    }
+  })
+})
+
+describe('the pro-rata rail amount after an FX conversion (USD priced, CNY settled)', () => {
+  const assets = createAssetRegistry()
+  const quoter = createFxQuoter({ source: createTableFxSource([{ from: 'iso4217:USD', to: 'iso4217:CNY', rate: '7.126' }]), assets })
+  const usd = (value: string) => ({ value, asset: 'iso4217:USD' })
+  const ledger = (id: string) => h.sandbox.ledger.entries({ ref: id, kind: 'refund' }).map((e) => BigInt(e.amount))
+  const sum = (xs: bigint[]) => xs.reduce((a, b) => a + b, 0n)
+  const seller = () => h.sandbox.world.apps.get(h.keys.appId)!.balances
+
+  /** 3.00 USD paid as 21.38 CNY (2138 fen: not a multiple of 3, so thirds round differently). */
+  async function paidInCny(): Promise<{ id: string; settled: bigint }> {
+    const id = await authorizedIntent(store, { value: '300', asset: 'iso4217:USD' })
+    await lockFxQuote({ store }, { intent: await intentOf(id), to: 'iso4217:CNY', quoter, actor: 'system:test' })
+    const paid = await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    expect(paid.intent.status).toBe('succeeded')
+    expect(paid.intent.settlement_amount).toEqual({ value: '2138', asset: 'iso4217:CNY' })
+    return { id, settled: 2138n }
+  }
+
+  /** A refund the rail declines: the merchant's balance cannot cover it (ACQ.SELLER_BALANCE_NOT_ENOUGH). */
+  async function declined<T>(run: () => Promise<T>): Promise<T> {
+    const saved = seller().get('CNY') ?? 0n
+    seller().set('CNY', 0n)
+    try {
+      return await run()
+    } finally {
+      seller().set('CNY', (seller().get('CNY') ?? 0n) + saved)
+    }
+  }
+
+  it('two concurrent partial refunds, a failed one, then the rest: the rail amounts add up to the settlement exactly', async () => {
+    const { id, settled } = await paidInCny()
+    const rails = gw.gateway.rails
+    const both = await Promise.all([
+      refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' }),
+      refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' }),
+    ])
+    expect(both.map((r) => r.refund.status)).toEqual(['succeeded', 'succeeded'])
+    // Each part is decided on the refunds its reservation is based on: 712, then 1425 − 712.
+    expect(both.map((r) => BigInt(r.refund.railAmount.value)).sort()).toEqual([712n, 713n])
+    const failed = await declined(() => refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' }))
+    expect(failed.refund).toMatchObject({ status: 'failed', code: 'ACQ.SELLER_BALANCE_NOT_ENOUGH' })
+    const rest = await refundIntent({ store, rails }, { intentId: id, actor: 'merchant:m1' })
+    expect(rest.refund).toMatchObject({ status: 'succeeded', amount: usd('100') })
+    expect(rest.intent.status).toBe('refunded')
+    expect(sum(ledger(id))).toBe(settled)
+    expect(sum((await store.listRefunds(id)).filter((r) => r.status === 'succeeded').map((r) => BigInt(r.railAmount.value)))).toBe(settled)
+  })
+
+  it('a refund that fails after another was reserved beside it leaves no extra fen: the parts still add up exactly', async () => {
+    const { id, settled } = await paidInCny()
+    const rails = gw.gateway.rails
+    // X: the answer is lost and the rail cannot be asked: pending, its 100 cents reserved.
+    h.sandbox.faults.set({
+      rules: [
+        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
+        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
+      ],
+    })
+    const x = await refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' })
+    h.sandbox.faults.clear()
+    expect(x.refund.status).toBe('pending')
+    // Y is reserved while X is pending (its share counts X's).
+    const y = await refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' })
+    expect(y.refund.status).toBe('succeeded')
+    // X is then declined by the rail: nothing of it moved.
+    const xDone = await declined(() => reconcileRefund({ store, rails }, { refundId: x.refund.id }))
+    expect(xDone.refund).toMatchObject({ status: 'failed', code: 'ACQ.SELLER_BALANCE_NOT_ENOUGH' })
+    // Z and the rest: every fen of the settlement refunded, not one more (the sandbox refuses more than the trade).
+    const z = await refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' })
+    const w = await refundIntent({ store, rails }, { intentId: id, actor: 'merchant:m1' })
+    expect([z.refund.status, w.refund.status]).toEqual(['succeeded', 'succeeded'])
+    expect(w.intent.status).toBe('refunded')
+    expect(ledger(id)).toHaveLength(3)
+    expect(sum(ledger(id))).toBe(settled)
+    // The rail amount each refund recorded is the one the rail moved, and the audit chain says the same.
+    const rows = (await store.listRefunds(id)).filter((r) => r.status === 'succeeded')
+    expect(rows.map((r) => BigInt(r.railAmount.value))).toEqual(ledger(id))
+    const requested = (await store.listEvents(id)).filter((e) => e.reason === 'refund_requested').map((e) => e.data as { refund_id: string; rail_amount: { value: string } })
+    for (const r of rows) expect(requested.find((e) => e.refund_id === r.id)?.rail_amount.value).toBe(r.railAmount.value)
   })
 })

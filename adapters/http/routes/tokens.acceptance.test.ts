@@ -271,6 +271,57 @@ describe('revocation and scope over the protocols', () => {
   })
 })
 
+describe('a token whose payment ends unpaid after the presentation is given back', () => {
+  const patchWallet = async (body: Record<string, unknown>): Promise<void> => {
+    const r = await request(`${gw.url}/v1/wallets/${walletId}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TEST_KEYS.admin}`, 'content-type': 'application/json', 'idempotency-key': `tok-back-${++seq}-${Date.now()}` },
+      body: JSON.stringify(body),
+    })
+    expect(r.statusCode, await r.body.text()).toBe(200)
+  }
+
+  it('denied or canceled while waiting for approval: the same token then pays, once', async () => {
+    await patchWallet({ approval_threshold: '5000' })
+    try {
+      const { id, token } = await issue()
+      const before = payments()
+      const tokenView = async () => (await api('GET', `/v1/tokens/${id}`, TEST_KEYS.agent)).json
+      const parked = async () => {
+        const r = await api('POST', '/v1/payments', TEST_KEYS.agent, { merchant_id: 'm1', amount: { value: '6000', asset: 'iso4217:CNY' }, token })
+        expect(r.status, r.text).toBe(201)
+        expect(r.json['status']).toBe('requires_approval')
+        expect(await tokenView()).toMatchObject({ status: 'used', used_by_intent: r.json['id'] })
+        return r.json['id'] as string
+      }
+      // A person denies it.
+      const first = await parked()
+      const denied = await api('POST', `/v1/approvals/${first}/deny`, TEST_KEYS.admin, { note: 'not this one' })
+      expect(denied.status, denied.text).toBe(200)
+      expect((await tokenView())['status']).toBe('active')
+      // The caller cancels it (POST /v1/intents/{id}/cancel).
+      const second = await parked()
+      const canceled = await api('POST', `/v1/intents/${second}/cancel`, TEST_KEYS.admin, { reason: 'changed_mind' })
+      expect(canceled.status, canceled.text).toBe(200)
+      expect(canceled.json['status']).toBe('canceled')
+      expect((await tokenView())['status']).toBe('active')
+      expect(payments()).toBe(before)
+      // Usable again, once.
+      const paid = await api('POST', '/v1/payments', TEST_KEYS.agent, { merchant_id: 'm1', amount: { value: '1200', asset: 'iso4217:CNY' }, token })
+      expect(paid.status, paid.text).toBe(201)
+      expect(paid.json['status']).toBe('succeeded')
+      expect(await tokenView()).toMatchObject({ status: 'used', used_by_intent: paid.json['id'] })
+      const again = await api('POST', '/v1/payments', TEST_KEYS.agent, { merchant_id: 'm1', amount: { value: '1200', asset: 'iso4217:CNY' }, token })
+      expect(again.status, again.text).toBe(409)
+      expect(again.json).toMatchObject({ error: { code: 'GW_TOKEN_USED' } })
+      expect(payments()).toBe(before + 1)
+      expect((await intentsOf(id)).map((i) => i.status).sort()).toEqual(['canceled', 'canceled', 'succeeded'])
+    } finally {
+      await patchWallet({ approval_threshold: null })
+    }
+  })
+})
+
 describe('/v1/tokens', () => {
   it('validates the body and the caller', async () => {
     const bad = await api('POST', '/v1/tokens', TEST_KEYS.agent, { merchant_id: 'm1', max_amount: { value: '1.5', asset: 'iso4217:CNY' }, expires_in_seconds: 60 })

@@ -151,7 +151,7 @@ const SQL = {
   insertToken: 'INSERT INTO tokens (id, doc, state, expires_at) VALUES ($1, $2::jsonb, $3, $4)',
   getToken: 'SELECT * FROM tokens WHERE id = $1',
   transitionToken:
-    "UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4 AND (NOT $5::boolean OR (doc->'redemption'->>'key') IS NOT DISTINCT FROM $6::text) AND (NOT $7::boolean OR (doc->'redemption'->>'intent_id') IS NULL)",
+    "UPDATE tokens SET state = $1, doc = coalesce($2::jsonb, doc) WHERE id = $3 AND state = $4 AND (NOT $5::boolean OR (doc->'redemption'->>'key') IS NOT DISTINCT FROM $6::text) AND (NOT $7::boolean OR (doc->'redemption'->>'intent_id') IS NULL) AND (NOT $8::boolean OR (doc->'redemption'->>'intent_id') IS NOT DISTINCT FROM $9::text)",
   addMandateSpend: 'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES ($1, $2, $3::numeric, $4, $5) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
   removeMandateSpend: 'DELETE FROM mandate_spend WHERE mandate_id = $1 AND spend_id = $2',
   getMandateSpend: 'SELECT spend_id, amount::text AS amount, currency, at FROM mandate_spend WHERE mandate_id = $1 ORDER BY at, spend_id',
@@ -659,7 +659,7 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   async transitionToken(p: TransitionTokenParameters): Promise<boolean> {
-    const params = [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from, p.expectRedemptionKey !== undefined, p.expectRedemptionKey ?? null, p.expectUnboundRedemption === true]
+    const params = [p.to, p.doc === undefined ? null : JSON.stringify(p.doc), p.id, p.from, p.expectRedemptionKey !== undefined, p.expectRedemptionKey ?? null, p.expectUnboundRedemption === true, p.expectRedemptionIntentId !== undefined, p.expectRedemptionIntentId ?? null]
     return ((await this.q('transitionToken', params)).rowCount ?? 0) === 1
   }
 
@@ -717,6 +717,10 @@ class PostgresStoreImpl implements PostgresStore {
 
   finishRefund(r: RefundRecord): Promise<boolean> {
     return this.rd.finishRefund(r)
+  }
+
+  listPendingRefunds(p: { updatedBefore: Date; limit: number }): Promise<RefundRecord[]> {
+    return this.rd.listPendingRefunds(p)
   }
 
   insertDispute(d: DisputeRecord): Promise<void> {

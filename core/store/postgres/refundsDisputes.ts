@@ -9,6 +9,7 @@ const SQL = {
   getRefund: 'SELECT doc FROM refunds WHERE id = $1',
   listRefunds: 'SELECT doc FROM refunds WHERE intent_id = $1 ORDER BY created_at, id',
   finishRefund: "UPDATE refunds SET status = $1, doc = $2::jsonb, updated_at = $3 WHERE id = $4 AND status = 'pending'",
+  pendingRefunds: "SELECT doc FROM refunds WHERE status = 'pending' AND updated_at < $1 ORDER BY updated_at, id LIMIT $2",
   insertDispute: 'INSERT INTO disputes (id, intent_id, merchant_id, status, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)',
   getDispute: 'SELECT doc FROM disputes WHERE id = $1',
   listDisputes: 'SELECT doc FROM disputes WHERE ($1::text IS NULL OR intent_id = $1) AND ($2::text IS NULL OR merchant_id = $2) ORDER BY id DESC LIMIT $3',
@@ -44,6 +45,10 @@ export class PostgresRefundsDisputes {
 
   async finishRefund(r: RefundRecord): Promise<boolean> {
     return ((await this.q('finishRefund', [r.status, refundToDoc(r), r.updatedAt, r.id])).rowCount ?? 0) === 1
+  }
+
+  async listPendingRefunds(p: { updatedBefore: Date; limit: number }): Promise<RefundRecord[]> {
+    return (await this.q<{ doc: unknown }>('pendingRefunds', [p.updatedBefore, p.limit])).rows.map((row) => refundFromDoc(row.doc))
   }
 
   async insertDispute(d: DisputeRecord): Promise<void> {

@@ -44,6 +44,10 @@ export class SqliteRefundsDisputes {
     return this.write(() => this.s.finishRefund.run(r.status, doc, r.updatedAt.toISOString(), r.id).changes === 1)
   }
 
+  async listPendingRefunds(p: { updatedBefore: Date; limit: number }): Promise<RefundRecord[]> {
+    return this.s.pendingRefunds.all(p.updatedBefore.toISOString(), p.limit).map((row) => refundFromDoc(row.doc))
+  }
+
   async insertDispute(d: DisputeRecord): Promise<void> {
     const doc = disputeToDoc(d)
     await this.write(() => this.s.insertDispute.run(d.id, d.intentId, d.merchantId, d.status, doc, d.createdAt.toISOString(), d.updatedAt.toISOString()))
@@ -69,6 +73,8 @@ function prepare(db: BetterSqlite3.Database) {
     getRefund: db.prepare<[string], { doc: string }>('SELECT doc FROM refunds WHERE id = ?'),
     listRefunds: db.prepare<[string], { doc: string }>('SELECT doc FROM refunds WHERE intent_id = ? ORDER BY created_at, id'),
     finishRefund: db.prepare<[string, string, string, string]>("UPDATE refunds SET status = ?, doc = ?, updated_at = ? WHERE id = ? AND status = 'pending'"),
+    // ISO-8601 text in UTC compares in time order; the partial index refunds_pending (migration 0007) serves it.
+    pendingRefunds: db.prepare<[string, number], { doc: string }>("SELECT doc FROM refunds WHERE status = 'pending' AND updated_at < ? ORDER BY updated_at, id LIMIT ?"),
     insertDispute: db.prepare<[string, string, string, string, string, string, string]>(
       'INSERT INTO disputes (id, intent_id, merchant_id, status, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
     ),

@@ -249,8 +249,8 @@ function prepareStatements(db: BetterSqlite3.Database) {
     sessionVersion: db.prepare<[string], { version: number }>('SELECT version FROM checkout_sessions WHERE id = ?'),
     insertToken: db.prepare<[string, string, string, string]>('INSERT INTO tokens (id, doc, state, expires_at) VALUES (?, ?, ?, ?)'),
     getToken: db.prepare<[string], { id: string; doc: string; state: string; expires_at: string }>('SELECT * FROM tokens WHERE id = ?'),
-    transitionToken: db.prepare<[string, string | null, string, string, number, string | null, number]>(
-      "UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ? AND (? = 0 OR json_extract(doc, '$.redemption.key') IS ?) AND (? = 0 OR json_extract(doc, '$.redemption.intent_id') IS NULL)",
+    transitionToken: db.prepare<[string, string | null, string, string, number, string | null, number, number, string | null]>(
+      "UPDATE tokens SET state = ?, doc = coalesce(?, doc) WHERE id = ? AND state = ? AND (? = 0 OR json_extract(doc, '$.redemption.key') IS ?) AND (? = 0 OR json_extract(doc, '$.redemption.intent_id') IS NULL) AND (? = 0 OR json_extract(doc, '$.redemption.intent_id') IS ?)",
     ),
     addMandateSpend: db.prepare<[string, string, string, string, string]>(
       'INSERT INTO mandate_spend (mandate_id, spend_id, amount, currency, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mandate_id, spend_id) DO NOTHING',
@@ -578,7 +578,10 @@ class SqliteStoreImpl implements SqliteStore {
   transitionToken(p: TransitionTokenParameters): Promise<boolean> {
     const doc = p.doc === undefined ? null : JSON.stringify(p.doc)
     const byKey = p.expectRedemptionKey === undefined ? 0 : 1
-    return this.gc.write(() => this.s.transitionToken.run(p.to, doc, p.id, p.from, byKey, p.expectRedemptionKey ?? null, p.expectUnboundRedemption ? 1 : 0).changes === 1)
+    const byIntent = p.expectRedemptionIntentId === undefined ? 0 : 1
+    return this.gc.write(
+      () => this.s.transitionToken.run(p.to, doc, p.id, p.from, byKey, p.expectRedemptionKey ?? null, p.expectUnboundRedemption ? 1 : 0, byIntent, p.expectRedemptionIntentId ?? null).changes === 1,
+    )
   }
 
   addMandateSpend(p: { mandateId: string; spendId: string; amount: string; currency: string; at: Date }): Promise<boolean> {
@@ -705,6 +708,10 @@ class SqliteStoreImpl implements SqliteStore {
 
   finishRefund(r: RefundRecord): Promise<boolean> {
     return this.rd.finishRefund(r)
+  }
+
+  listPendingRefunds(p: { updatedBefore: Date; limit: number }): Promise<RefundRecord[]> {
+    return this.rd.listPendingRefunds(p)
   }
 
   insertDispute(d: DisputeRecord): Promise<void> {
