@@ -3,7 +3,7 @@
  * token: `POST /verify` and `POST /settle` over HTTP (keep-alive), each request a fresh EIP-3009
  * authorization signed before the clock starts. Ours is the gateway's `/x402/facilitator`
  * (every settlement a canonical intent on SQLite, synchronous=FULL, the EVM rail: batched
- * reads on a keep-alive JSON-RPC client, known payers' keys cached for the signature check, one
+ * reads on a keep-alive JSON-RPC client, signatures recovered and transactions signed by libsecp256k1 (WebAssembly), one
  * receipt poller, a serialised nonce assigner); the official one is
  * `x402Facilitator` + `@x402/evm`'s exact scheme with a viem wallet client (5 ms polling, viem's
  * nonce manager) behind the examples' HTTP surface. Goals: our settle throughput ≥ 2× the
@@ -14,7 +14,7 @@
  * interval mining (`--block-time`, a real chain's shape: many settlements per block, each waits
  * for inclusion), where what a facilitator does while it waits decides its throughput.
  *
- * `npm run bench -- x402 [--verify N] [--settle N] [--concurrency C] [--block-time S] [--block-concurrency C]`
+ * `npm run bench -- x402 [--verify N] [--settle N] [--concurrency C] [--block-time S] [--block-settle N] [--block-concurrency C]`
  */
 import { once } from 'node:events'
 import type { Server } from 'node:http'
@@ -40,6 +40,14 @@ interface Figures {
   p99ms: number
 }
 
+/** One run of {@link drive}, before it is summarised (runs of one side are merged first). */
+interface Run {
+  requests: number
+  failures: number
+  elapsedS: number
+  lat: number[]
+}
+
 const dispatcher = new Agent({ connections: 64, keepAliveTimeout: 10_000 })
 
 async function post(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -48,7 +56,7 @@ async function post(url: string, body: string): Promise<{ status: number; json: 
 }
 
 /** Send every body with `concurrency` loops; latency per request, throughput over the whole run. */
-async function drive(url: string, bodies: readonly string[], concurrency: number, ok: (j: Record<string, unknown>) => boolean): Promise<Figures> {
+async function drive(url: string, bodies: readonly string[], concurrency: number, ok: (j: Record<string, unknown>) => boolean): Promise<Run> {
   const lat: number[] = []
   let failures = 0
   let next = 0
@@ -69,11 +77,36 @@ async function drive(url: string, bodies: readonly string[], concurrency: number
       }
     }),
   )
-  const elapsed = (performance.now() - start) / 1000
+  const elapsedS = (performance.now() - start) / 1000
   if (firstFailure) console.log(`  first failure at ${url}: ${JSON.stringify(firstFailure).slice(0, 300)}`)
-  lat.sort((a, b) => a - b)
+  return { requests: bodies.length, failures, elapsedS, lat }
+}
+
+/** Several runs of one side as one figure: requests over the time they took together. */
+function summarise(runs: readonly Run[]): Figures {
+  const lat = runs.flatMap((r) => r.lat).sort((a, b) => a - b)
+  const requests = runs.reduce((n, r) => n + r.requests, 0)
+  const elapsed = runs.reduce((t, r) => t + r.elapsedS, 0)
   const q = (p: number): number => Number((lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? 0).toFixed(2))
-  return { requests: bodies.length, failures, perSecond: Math.round(bodies.length / elapsed), p50ms: q(0.5), p99ms: q(0.99) }
+  return { requests, failures: runs.reduce((n, r) => n + r.failures, 0), perSecond: Math.round(requests / elapsed), p50ms: q(0.5), p99ms: q(0.99) }
+}
+
+/**
+ * Both sides on the same chain, in halves ordered official, ours, ours, official: the chain grows
+ * with every settlement (an automining anvil makes a block per transaction), so whichever side
+ * went second would always meet the longer chain.
+ */
+async function abba(
+  targets: { ours: string; official: string },
+  path: string,
+  bodies: { ours: readonly string[]; official: readonly string[] },
+  concurrency: number,
+  ok: (j: Record<string, unknown>) => boolean,
+): Promise<Record<'ours' | 'official', Figures>> {
+  const half = (b: readonly string[], i: 0 | 1): readonly string[] => (i === 0 ? b.slice(0, Math.ceil(b.length / 2)) : b.slice(Math.ceil(b.length / 2)))
+  const runs: Record<'ours' | 'official', Run[]> = { ours: [], official: [] }
+  for (const [who, i] of [['official', 0], ['ours', 0], ['ours', 1], ['official', 1]] as const) runs[who].push(await drive(`${targets[who]}${path}`, half(bodies[who], i), concurrency, ok))
+  return { ours: summarise(runs.ours), official: summarise(runs.official) }
 }
 
 interface Setup {
@@ -153,6 +186,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
   const verifyCount = arg('--verify', 400)
   const settleCount = arg('--settle', 200)
+  // Per side; each half (see abba) must be several rounds of the concurrency, not one partial block.
+  const blockSettleCount = arg('--block-settle', 512)
   const concurrency = arg('--concurrency', 16)
   const blockTime = arg('--block-time', 0.25)
   const blockConcurrency = arg('--block-concurrency', 64)
@@ -171,7 +206,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // --- automine: verify, settle one at a time, settle concurrently -----------------------------------
   console.log(`x402 bench (load average ${load} on ${(await import('node:os')).cpus().length} cores), polling ${pollingIntervalMs} ms for both`)
   console.log(
-    'fairness: each phase runs ONE anvil (default gas limit, base fee) with ONE token contract; both facilitators settle on it, one after the other, ' +
+    'fairness: each phase runs ONE anvil (default gas limit, base fee) with ONE token contract; both facilitators settle on it in halves ordered official, ours, ours, official (the chain grows as it goes), ' +
       'each with one relayer key of its own (ours: the dev relayer, official: anvil account 7); both are reached over HTTP/1.1 keep-alive; ' +
       'ours writes every settlement to SQLite (synchronous=FULL), the official keeps nothing',
   )
@@ -187,13 +222,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     console.log(`  signed ${verifyCount + 4 * settleCount} authorizations in ${((performance.now() - t0) / 1000).toFixed(1)} s (not measured)`)
     await warm(a, a.targets.ours)
     await warm(a, a.targets.official)
-    for (const who of ['official', 'ours'] as const) {
-      automine[who] = {
-        verify: await drive(`${a.targets[who]}/verify`, verifyBodies, 1, isValid),
-        settle1: await drive(`${a.targets[who]}/settle`, settleBodies[who][0]!, 1, success),
-        settleN: await drive(`${a.targets[who]}/settle`, settleBodies[who][1]!, concurrency, success),
-      }
-    }
+    const verify = await abba(a.targets, '/verify', { ours: verifyBodies, official: verifyBodies }, 1, isValid)
+    const settle1 = await abba(a.targets, '/settle', { ours: settleBodies.ours[0]!, official: settleBodies.official[0]! }, 1, success)
+    const settleN = await abba(a.targets, '/settle', { ours: settleBodies.ours[1]!, official: settleBodies.official[1]! }, concurrency, success)
+    for (const who of ['official', 'ours'] as const) automine[who] = { verify: verify[who], settle1: settle1[who], settleN: settleN[who] }
     const expected = 10_000n * BigInt(16 + ok(automine.ours.settle1) + ok(automine.ours.settleN) + ok(automine.official.settle1) + ok(automine.official.settleN))
     const received = await a.received()
     automineExact = received === expected
@@ -209,15 +241,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
 
   // --- interval mining: settle concurrently while blocks come every `blockTime` s ---------------------
-  console.log(`interval mining (a block every ${blockTime} s): settle ${settleCount} at c=${blockConcurrency}`)
+  console.log(`interval mining (a block every ${blockTime} s): settle ${blockSettleCount} at c=${blockConcurrency}`)
   const b = await setup({ blockTime, pollingIntervalMs })
   const blocks: Record<'ours' | 'official', Figures> = {} as never
   let blocksExact: boolean
   try {
-    const bodies = { ours: await signMany(b, settleCount), official: await signMany(b, settleCount) }
+    const bodies = { ours: await signMany(b, blockSettleCount), official: await signMany(b, blockSettleCount) }
     await warm(b, b.targets.ours)
     await warm(b, b.targets.official)
-    for (const who of ['official', 'ours'] as const) blocks[who] = await drive(`${b.targets[who]}/settle`, bodies[who], blockConcurrency, success)
+    Object.assign(blocks, await abba(b.targets, '/settle', bodies, blockConcurrency, success))
     const expected = 10_000n * BigInt(16 + ok(blocks.ours) + ok(blocks.official))
     const received = await b.received()
     blocksExact = received === expected

@@ -1,5 +1,6 @@
-import { keccak256, type Address, type Hex } from 'viem'
-import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
+import { hexToBytes, keccak256, serializeTransaction, type Address, type Hex, type TransactionSerializableEIP1559 } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { signDigest } from './ecdsa.js'
 import type { RpcPool } from './rpcPool.js'
 
 /** An EIP-1559 call the relayer pays gas for. */
@@ -35,7 +36,7 @@ export type SendResult =
  */
 export class RelayerSigner {
   readonly address: Address
-  readonly #account: PrivateKeyAccount
+  readonly #key: Uint8Array
   #next: number | undefined
   #resync = false
   #tail: Promise<unknown> = Promise.resolve()
@@ -47,8 +48,8 @@ export class RelayerSigner {
     private readonly chainId: number,
     private readonly rpc: RpcPool,
   ) {
-    this.#account = privateKeyToAccount(privateKey)
-    this.address = this.#account.address
+    this.#key = hexToBytes(privateKey)
+    this.address = privateKeyToAccount(privateKey).address
   }
 
   /** Forget the local nonce (next send re-reads it from the chain). */
@@ -80,17 +81,20 @@ export class RelayerSigner {
         }
       }
       const nonce = this.#next
-      const raw = await this.#account.signTransaction({
-        type: 'eip1559',
-        chainId: this.chainId,
-        nonce,
-        to: call.to,
-        data: call.data,
-        gas: call.gas,
-        maxFeePerGas: call.maxFeePerGas,
-        maxPriorityFeePerGas: call.maxPriorityFeePerGas,
-        value: 0n,
-      })
+      const raw = signEip1559(
+        {
+          type: 'eip1559',
+          chainId: this.chainId,
+          nonce,
+          to: call.to,
+          data: call.data,
+          gas: call.gas,
+          maxFeePerGas: call.maxFeePerGas,
+          maxPriorityFeePerGas: call.maxPriorityFeePerGas,
+          value: 0n,
+        },
+        this.#key,
+      )
       const hash = keccak256(raw)
       const r = await this.rpc.broadcast(raw)
       switch (r.kind) {
@@ -114,6 +118,14 @@ export class RelayerSigner {
       }
     }
   }
+}
+
+/**
+ * A signed EIP-1559 transaction: the same bytes as viem's `account.signTransaction` (a test holds
+ * them equal), signed by libsecp256k1 ({@link signDigest}).
+ */
+export function signEip1559(tx: TransactionSerializableEIP1559, privateKey: Uint8Array): Hex {
+  return serializeTransaction(tx, signDigest(keccak256(serializeTransaction(tx), 'bytes'), privateKey))
 }
 
 /** Several relayer keys on one chain: each send goes to the least busy key. */

@@ -1,6 +1,5 @@
-import { secp256k1 } from '@noble/curves/secp256k1'
 import { encodeAbiParameters, getAddress, isAddress, isHex, keccak256, parseSignature, stringToHex, type Address, type Hex } from 'viem'
-import { publicKeyToAddress } from 'viem/accounts'
+import { recoverSignerAddress } from './ecdsa.js'
 import { Eip3009Reason, reasonFromRevert, type Eip3009ReasonCode } from './reasons.js'
 
 /**
@@ -174,99 +173,21 @@ export function eip3009Digest(chainId: number, token: Eip3009TokenDomain, auth: 
   return keccak256(`0x1901${domainSeparator(chainId, token)}${struct}`)
 }
 
-/**
- * Who signed `digest`: the recovered address of a 65-byte ECDSA signature, or `null` when it is
- * not one or does not recover. Cached by (digest, signature).
- */
+/** The signature cache's key of a (digest, signature) pair. */
 function signatureKey(digest: Hex, signature: Hex): string {
   return `${digest}${signature.slice(2).toLowerCase()}`
 }
 
-type CurvePoint = ReturnType<typeof secp256k1.ProjectivePoint.fromHex>
-const N = secp256k1.CURVE.n
-const G = secp256k1.ProjectivePoint.BASE
-/** Public keys of recent signers (payers sign again and again), by address. */
-const signerKeys = new Map<string, { point: CurvePoint; uses: number; precomputed: boolean }>()
-const MAX_SIGNER_KEYS = 256
-/** wNAF window of a cached key's table: 520 points (about 80 kB, 4 ms to build), built at a key's second use. */
-const SIGNER_KEY_WINDOW = 4
-
 /**
- * Whether the 65-byte ECDSA `signature` of `digest` recovers to `expected`, using the signer's
- * public key when it is known: recovery with (r, s, v) yields Q exactly when the point
- * u1·G + u2·Q (u1 = e/s, u2 = r/s) has x = r and y parity v, so checking that point is the same
- * verdict as recovery without its square root and unprecomputed multiplication (several times
- * faster). `undefined`: the key is not known (or the signature is not in the form checked here).
+ * Who signed `digest`: the recovered address (libsecp256k1, {@link recoverSignerAddress}), or
+ * `null` when the signature is not 65 bytes or does not recover. Cached by (digest, signature):
+ * verify, the warm-up and the settlement of one message recover once.
  */
-function matchesKnownSigner(digest: Hex, signature: Hex, expected: Address): boolean | undefined {
-  const known = signerKeys.get(expected)
-  if (!known) return undefined
-  const vByte = Number.parseInt(signature.slice(130, 132), 16)
-  const parity = vByte === 0 || vByte === 27 ? 0n : vByte === 1 || vByte === 28 ? 1n : undefined
-  if (parity === undefined) return undefined
-  const r = BigInt(`0x${signature.slice(2, 66)}`)
-  const s = BigInt(`0x${signature.slice(66, 130)}`)
-  if (r <= 0n || r >= N || s <= 0n || s >= N) return undefined
-  if (known.uses++ === 1) {
-    secp256k1.utils.precompute(SIGNER_KEY_WINDOW, known.point)
-    known.precomputed = true
-  }
-  const e = BigInt(digest) % N
-  const sInv = invertModN(s)
-  const u1 = (e * sInv) % N
-  const u2 = (r * sInv) % N
-  // `multiply` uses the key's table; noble 1.9.1's `multiplyUnsafe` gives wrong products on a point
-  // with a table (large scalars), so it is used only before the table exists. A wrong product could
-  // only refuse here (x ≠ r), and a refusal falls back to full recovery.
-  const q = known.precomputed ? known.point.multiply(u2) : known.point.multiplyUnsafe(u2)
-  const sum = (u1 === 0n ? secp256k1.ProjectivePoint.ZERO : G.multiply(u1)).add(q)
-  if (sum.equals(secp256k1.ProjectivePoint.ZERO)) return false
-  const { x, y } = sum.toAffine()
-  return x === r && (y & 1n) === parity
-}
-
-function invertModN(a: bigint): bigint {
-  // Extended Euclid (a is in [1, n-1], n prime).
-  let [t, newT, r, newR] = [0n, 1n, N, a]
-  while (newR !== 0n) {
-    const q = r / newR
-    ;[t, newT] = [newT, t - q * newT]
-    ;[r, newR] = [newR, r - q * newR]
-  }
-  return t < 0n ? t + N : t
-}
-
-/** Full recovery (viem's `recoverAddress`, same checks), keeping the public key for the signer's next signatures. */
-function recoverAndRemember(digest: Hex, signature: Hex): Address | null {
-  const vByte = Number.parseInt(signature.slice(130, 132), 16)
-  const bit = vByte === 0 || vByte === 27 ? 0 : vByte === 1 || vByte === 28 ? 1 : undefined
-  if (bit === undefined) return null
-  const point = secp256k1.Signature.fromCompact(signature.slice(2, 130)).addRecoveryBit(bit).recoverPublicKey(digest.slice(2))
-  const signer = publicKeyToAddress(`0x${point.toHex(false)}`)
-  if (!signerKeys.has(signer)) {
-    if (signerKeys.size >= MAX_SIGNER_KEYS) signerKeys.delete(signerKeys.keys().next().value!)
-    signerKeys.set(signer, { point, uses: 0, precomputed: false })
-  }
-  return signer
-}
-
-/**
- * Who signed `digest`, as far as `expected` is concerned: `expected` when the signature recovers
- * to it, another address or `null` (not a 65-byte signature, or it does not recover) otherwise.
- * Cached by (digest, signature); a signer seen before is checked against its known public key.
- */
-function recoverSigner(digest: Hex, signature: Hex, cache: SignatureCache | undefined, expected: Address): Address | null {
+function recoverSigner(digest: Hex, signature: Hex, cache: SignatureCache | undefined): Address | null {
   const key = signatureKey(digest, signature)
   const hit = cache?.get(key)
   if (hit !== undefined) return hit
-  let signer: Address | null = null
-  if (signature.length === 132) {
-    try {
-      signer = matchesKnownSigner(digest, signature, expected) === true ? expected : recoverAndRemember(digest, signature)
-    } catch {
-      signer = null
-    }
-  }
+  const signer = recoverSignerAddress(digest, signature)
   cache?.set(key, signer)
   return signer
 }
@@ -287,8 +208,7 @@ function recoverSigner(digest: Hex, signature: Hex, cache: SignatureCache | unde
  *
  * Reasons come out in the SDK's order (signature first), but the work is reordered for latency:
  * the pure checks run first, then the chain reads are sent, and the signature check runs while
- * they travel: full ECDSA recovery (2–5 ms of CPU in JS) for a new signer, a check against the
- * cached public key (under 1 ms) for a signer seen before.
+ * they travel: ECDSA recovery on libsecp256k1 (about 0.3 ms of CPU, any signer).
  *
  * A decline is a value; it throws only when the chain cannot be read (an outage).
  *
@@ -342,7 +262,7 @@ export async function verifyEip3009Authorization(
   // Let the batched request leave (the RPC client flushes at setImmediate) before the CPU work
   // (unless the recovery is cached).
   if (chainWork && options.signatureCache?.get(signatureKey(digest, sig)) === undefined) await new Promise((resolve) => setImmediate(resolve))
-  const recovered = recoverSigner(digest, sig, options.signatureCache, payer)
+  const recovered = recoverSigner(digest, sig, options.signatureCache)
   if (recovered === null || recovered !== payer) {
     const contractWallet = params.onChain !== false && (await reader.hasCode(payer))
     if (!contractWallet || !(await reader.isValidErc1271Signature(payer, digest, sig))) return { ok: false, reason: Eip3009Reason.invalidSignature, payer }
