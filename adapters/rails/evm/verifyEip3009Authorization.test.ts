@@ -109,7 +109,7 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     return r
   }
 
-  it('recovers a signature once per message and reads balance, nonce state and simulation in parallel', async () => {
+  it('recovers a signature once per message; a passing simulation is the only chain read', async () => {
     const pk = generatePrivateKey()
     const s = await signAuthorization({ privateKey: pk, chainId: 31337, token, to: payTo, value: 10_000n })
     const reader = fakeReader()
@@ -126,10 +126,42 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     expect(a).toEqual({ ok: true, payer: privateKeyToAccount(pk).address, authorization: expect.anything() })
     expect(b).toMatchObject({ ok: true, gas: 80_000n })
     expect(recoveries).toBe(1)
-    // An EOA signature needs no RPC at all (no getCode); the three chain checks overlap.
+    // An EOA signature needs no RPC at all (no getCode); the token refuses a used nonce and a short
+    // balance itself, so a simulation that passes needs neither read.
     expect(reader.calls.filter((c) => c === 'hasCode' || c === 'erc1271')).toEqual([])
-    expect(reader.calls).toEqual(['tokenFacts', 'balanceOf', 'authorizationState', 'call', 'tokenFacts', 'balanceOf', 'authorizationState', 'estimateGas'])
-    expect(reader.maxInFlight).toBe(3)
+    expect(reader.calls).toEqual(['tokenFacts', 'call', 'tokenFacts', 'estimateGas'])
+    expect(reader.maxInFlight).toBe(1)
+  })
+
+  it('a failed simulation reads balance and nonce state (in parallel) to name the reason in the SDK order', async () => {
+    const s = await signAuthorization({ privateKey: generatePrivateKey(), chainId: 31337, token, to: payTo, value: 10_000n })
+    const params = { chainId: 31337, token, authorization: s.authorization, signature: s.signature, payTo, amount: 10_000n }
+    const failing = (over: { balance?: bigint; used?: boolean | undefined; revert?: string }): Eip3009ChainReader & { calls: string[]; maxInFlight: number } => {
+      const r = fakeReader()
+      return {
+        ...r,
+        balanceOf: () => r.track('balanceOf', over.balance ?? 10n ** 12n),
+        authorizationState: () => r.track('authorizationState', 'used' in over ? over.used : false),
+        simulateTransfer: () => r.track('call', { ok: false as const, message: over.revert ?? 'execution reverted' }),
+        get calls() {
+          return r.calls
+        },
+        get maxInFlight() {
+          return r.maxInFlight
+        },
+      }
+    }
+    const used = failing({ used: true, balance: 0n })
+    expect(await verifyEip3009Authorization(used, params)).toMatchObject({ ok: false, reason: Eip3009Reason.nonceAlreadyUsed })
+    expect(used.calls).toEqual(['tokenFacts', 'call', 'balanceOf', 'authorizationState'])
+    expect(used.maxInFlight).toBe(2)
+    expect(await verifyEip3009Authorization(failing({ used: undefined }), params)).toMatchObject({ ok: false, reason: Eip3009Reason.eip3009NotSupported })
+    expect(await verifyEip3009Authorization(failing({ balance: 9_999n }), params)).toMatchObject({ ok: false, reason: Eip3009Reason.insufficientBalance })
+    expect(await verifyEip3009Authorization(failing({ revert: 'execution reverted: something else' }), params)).toMatchObject({
+      ok: false,
+      reason: Eip3009Reason.simulationFailed,
+      message: 'execution reverted: something else',
+    })
   })
 
   it('local checks only (onChain: false) touch no reader method', async () => {
