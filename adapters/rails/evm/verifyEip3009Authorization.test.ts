@@ -86,7 +86,7 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
   const token = { address: '0x5FbDB2315678afecb367f032d93F642f64180aa3' as Address, name: 'Agentswitch USD', version: '2' }
   const payTo = privateKeyToAccount(generatePrivateKey()).address
 
-  function fakeReader(): Eip3009ChainReader & { calls: string[]; maxInFlight: number } {
+  function fakeReader(): Eip3009ChainReader & { calls: string[]; maxInFlight: number; track<T>(name: string, v: T): Promise<T> } {
     let inFlight = 0
     const r = {
       calls: [] as string[],
@@ -109,7 +109,7 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     return r
   }
 
-  it('recovers a signature once per message; a passing simulation is the only chain read', async () => {
+  it('recovers a signature once per message, and not at all when a simulation passes; a passing simulation is the only chain read', async () => {
     const pk = generatePrivateKey()
     const s = await signAuthorization({ privateKey: pk, chainId: 31337, token, to: payTo, value: 10_000n })
     const reader = fakeReader()
@@ -125,6 +125,11 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     const b = await verifyEip3009Authorization(reader, { ...params, estimateGas: true }, { signatureCache: cache })
     expect(a).toEqual({ ok: true, payer: privateKeyToAccount(pk).address, authorization: expect.anything() })
     expect(b).toMatchObject({ ok: true, gas: 80_000n })
+    // The token checked the signature in the simulation: nothing recovered locally.
+    expect(recoveries).toBe(0)
+    // Without the chain the signature decides: recovered once, then taken from the cache.
+    expect(await verifyEip3009Authorization(reader, { ...params, onChain: false }, { signatureCache: cache })).toMatchObject({ ok: true })
+    expect(await verifyEip3009Authorization(reader, { ...params, onChain: false }, { signatureCache: cache })).toMatchObject({ ok: true })
     expect(recoveries).toBe(1)
     // An EOA signature needs no RPC at all (no getCode); the token refuses a used nonce and a short
     // balance itself, so a simulation that passes needs neither read.
@@ -157,6 +162,13 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     expect(used.maxInFlight).toBe(2)
     expect(await verifyEip3009Authorization(failing({ used: undefined }), params)).toMatchObject({ ok: false, reason: Eip3009Reason.eip3009NotSupported })
     expect(await verifyEip3009Authorization(failing({ balance: 9_999n }), params)).toMatchObject({ ok: false, reason: Eip3009Reason.insufficientBalance })
+    // A signature that does not recover is reported before any chain reason, and also when the chain
+    // cannot be read (only a good signature lets the outage through).
+    const forged = { ...params, authorization: { ...s.authorization, from: privateKeyToAccount(generatePrivateKey()).address } }
+    expect(await verifyEip3009Authorization(failing({ used: true }), forged)).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+    const down = { ...fakeReader(), simulateTransfer: () => Promise.reject(new Error('rpc down')) }
+    expect(await verifyEip3009Authorization(down, forged)).toMatchObject({ ok: false, reason: Eip3009Reason.invalidSignature })
+    await expect(verifyEip3009Authorization(down, params)).rejects.toThrow('rpc down')
     expect(await verifyEip3009Authorization(failing({ revert: 'execution reverted: something else' }), params)).toMatchObject({
       ok: false,
       reason: Eip3009Reason.simulationFailed,

@@ -251,27 +251,35 @@ export async function verifyEip3009Authorization(
                 ? Eip3009Reason.tokenVersionMismatch
                 : undefined
 
-  // 5 (started early). When everything local passes, the chain reads go out first and the
-  // signature is recovered while they travel: verify costs max(recovery, round trip), not the sum.
+  // 5. When everything local passes, the chain checks decide first.
   const token = getAddress(params.token.address)
   const chainWork = pureReason === undefined && params.onChain !== false ? checkOnChain(reader, params.token, token, auth, sig, params.estimateGas === true) : undefined
-  chainWork?.catch(() => undefined) // observed below; never an unhandled rejection if the signature fails first
 
-  // 2. Signature (local for EOAs, once per message).
+  // A simulation that passes has had the token check the signature itself (`ecrecover`, or the
+  // wallet's ERC-1271): nothing local can refuse it any more, so no recovery is spent on it.
+  let onChainFirst: Awaited<NonNullable<typeof chainWork>> | undefined
+  try {
+    onChainFirst = chainWork ? await chainWork : undefined
+  } catch (err) {
+    // The chain cannot be read (an outage): a signature that does not recover is still refused as
+    // such; anything else is the outage.
+    const recovered = recoverSigner(eip3009Digest(params.chainId, params.token, auth), sig, options.signatureCache)
+    if (recovered === null || recovered !== payer) return { ok: false, reason: Eip3009Reason.invalidSignature, payer }
+    throw err
+  }
+  if (onChainFirst?.ok) return { ok: true, payer, authorization: auth, ...(onChainFirst.gas !== undefined ? { gas: onChainFirst.gas } : {}) }
+
+  // 2. Signature (local for EOAs, once per message): it decides alone without the chain, and it is
+  // reported before any chain reason (SDK order).
   const digest = eip3009Digest(params.chainId, params.token, auth)
-  // Let the batched request leave (the RPC client flushes at setImmediate) before the CPU work
-  // (unless the recovery is cached).
-  if (chainWork && options.signatureCache?.get(signatureKey(digest, sig)) === undefined) await new Promise((resolve) => setImmediate(resolve))
   const recovered = recoverSigner(digest, sig, options.signatureCache)
   if (recovered === null || recovered !== payer) {
     const contractWallet = params.onChain !== false && (await reader.hasCode(payer))
     if (!contractWallet || !(await reader.isValidErc1271Signature(payer, digest, sig))) return { ok: false, reason: Eip3009Reason.invalidSignature, payer }
   }
   if (pureReason !== undefined) return { ok: false, reason: pureReason, payer }
-  if (!chainWork) return { ok: true, payer, authorization: auth }
-  const onChain = await chainWork
-  if (!onChain.ok) return { ...onChain, payer }
-  return { ok: true, payer, authorization: auth, ...(onChain.gas !== undefined ? { gas: onChain.gas } : {}) }
+  if (!onChainFirst) return { ok: true, payer, authorization: auth }
+  return { ...(onChainFirst as Extract<typeof onChainFirst, { ok: false }>), payer }
 }
 
 /**
