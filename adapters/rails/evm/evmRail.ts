@@ -432,7 +432,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   function createReader(chain: ChainRuntime, simulateFrom: Address): Eip3009ChainReader {
     /** Per token: the largest `transferWithAuthorization` gas estimate seen (the settlement carries 1.5×). */
     const gasEstimates = new Map<string, bigint>()
-    const tokenFacts = new Map<string, Promise<{ deployed: boolean; name?: string | undefined; version?: string | undefined }>>()
+    const tokenFacts = new Map<string, Promise<{ deployed: boolean; name?: string | undefined; version?: string | undefined; eip3009: boolean }>>()
     /** `undefined` when the call reverts; any other failure is thrown (never mistaken for a verdict). */
     const optional = async <T>(p: Promise<T>): Promise<T | undefined> => {
       try {
@@ -448,12 +448,14 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         let p = tokenFacts.get(key)
         if (!p) {
           p = (async () => {
-            const [code, name, version] = await Promise.all([
+            const [code, name, version, state] = await Promise.all([
               chain.rpc.read('eth_getCode', (c) => c.getCode({ address: token })),
               optional(chain.rpc.read('name', (c) => c.readContract({ address: token, abi: eip3009Abi, functionName: 'name' }))),
               optional(chain.rpc.read('version', (c) => c.readContract({ address: token, abi: eip3009Abi, functionName: 'version' }))),
+              // `authorizationState` answers one word: what reconciliation reads to finish an unknown outcome.
+              optional(chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${AUTHORIZATION_STATE}${'0'.repeat(128)}` }, 'latest'])),
             ])
-            return { deployed: code !== undefined && code !== '0x', name, version }
+            return { deployed: code !== undefined && code !== '0x', name, version, eip3009: isWord(state) }
           })()
           tokenFacts.set(key, p)
           // Only a successful read is cached: a token deployed later, or an outage, is read again.
@@ -766,9 +768,11 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
     let send: SendResult
     try {
       const fresh = (): Promise<VerifyEip3009Result> => verifyEip3009Authorization(chain.reader, { ...verifyParams, estimateGas: true }, { signatureCache })
-      // Checks warmed while the intent was written; if their reads failed, read again now.
+      // Checks warmed while the intent was written. Only their "ok" is taken (a stale one is safe: the
+      // lock decides who broadcasts and the token refuses a bad transfer); a decline or a failed read
+      // is read again now, so a payer funded meanwhile is never refused for good.
       const warm = takeWarm(warmKey(chain.chainId, token.address, auth, credential, required))
-      const full = await (warm ? warm.catch(fresh) : fresh())
+      const full = await (warm ? warm.then((r) => (r.ok ? r : fresh()), fresh) : fresh())
       if (!full.ok) {
         await releaseLock(f, holder)
         return { status: 'declined', code: full.reason, endpoint, ...(full.message ? { message: full.message } : {}) }
@@ -1062,6 +1066,15 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
       } catch {
         return
       }
+      // One warm-up per inputs at a time (a replayed header costs no second round of reads), and
+      // none at all while WARM_MAX are waiting: it is only a head start.
+      const key = warmKey(chain.chainId, token.address, auth, p, amount)
+      const now = Date.now()
+      for (const [k, w] of warmed) {
+        if (w.until >= now) break // oldest first: the rest are fresh too
+        warmed.delete(k)
+      }
+      if (warmed.has(key) || warmed.size >= WARM_MAX) return
       const result = verifyEip3009Authorization(
         chain.reader,
         {
@@ -1081,12 +1094,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
       // Unused results (the payment was declined before its settlement) must not surface as
       // unhandled rejections; a settlement that takes it awaits the original and sees the error.
       result.catch(() => undefined)
-      const now = Date.now()
-      for (const [k, w] of warmed) {
-        if (w.until >= now && warmed.size < WARM_MAX) break
-        warmed.delete(k)
-      }
-      warmed.set(warmKey(chain.chainId, token.address, auth, p, amount), { until: now + WARM_TTL_MS, result })
+      warmed.set(key, { until: now + WARM_TTL_MS, result })
     },
     reader(chainId) {
       const c = chains.get(chainId)
@@ -1100,10 +1108,10 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         for (const t of chain.tokens.values()) {
           const f = await chain.reader.tokenFacts(t.address)
           const decimals = await chain.rpc.read('decimals', (c) => c.readContract({ address: t.address, abi: eip3009Abi, functionName: 'decimals' }))
-          if (!f.deployed || f.name !== t.name || f.version !== t.version || decimals !== t.decimals)
+          if (!f.deployed || f.name !== t.name || f.version !== t.version || decimals !== t.decimals || !f.eip3009)
             throw new GatewayError(
               'GW_CONFIG_INVALID',
-              `token ${t.assetId}: chain says deployed=${f.deployed} name=${JSON.stringify(f.name)} version=${JSON.stringify(f.version)} decimals=${decimals}, config says ${JSON.stringify(t.name)} ${JSON.stringify(t.version)} ${t.decimals}`,
+              `token ${t.assetId}: chain says deployed=${f.deployed} name=${JSON.stringify(f.name)} version=${JSON.stringify(f.version)} decimals=${decimals} authorizationState=${f.eip3009 ? 'yes' : 'no'}, config says ${JSON.stringify(t.name)} ${JSON.stringify(t.version)} ${t.decimals}`,
             )
         }
       }

@@ -176,6 +176,15 @@ describe('verifyEip3009Authorization (fake chain reader)', () => {
     })
   })
 
+  it('a token that does not answer authorizationState (which reconciliation reads) is refused before any simulation', async () => {
+    const s = await signAuthorization({ privateKey: generatePrivateKey(), chainId: 31337, token, to: payTo, value: 1n })
+    const reader = fakeReader()
+    const notEip3009 = { ...reader, tokenFacts: () => reader.track('tokenFacts', { deployed: true, name: token.name, version: token.version, eip3009: false }) }
+    const r = await verifyEip3009Authorization(notEip3009, { chainId: 31337, token, authorization: s.authorization, signature: s.signature, payTo, amount: 1n })
+    expect(r).toMatchObject({ ok: false, reason: Eip3009Reason.eip3009NotSupported })
+    expect(reader.calls).toEqual(['tokenFacts'])
+  })
+
   it('local checks only (onChain: false) touch no reader method', async () => {
     const s = await signAuthorization({ privateKey: generatePrivateKey(), chainId: 31337, token, to: payTo, value: 1n })
     const reader = fakeReader()

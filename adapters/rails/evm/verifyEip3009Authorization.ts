@@ -39,8 +39,11 @@ export interface Eip3009TokenDomain {
  * never a verdict).
  */
 export interface Eip3009ChainReader {
-  /** Whether code exists at the token, and its `name()` / `version()` (undefined when they revert). Cached by the rail. */
-  tokenFacts(token: Address): Promise<{ deployed: boolean; name?: string | undefined; version?: string | undefined }>
+  /**
+   * Whether code exists at the token, its `name()` / `version()` (undefined when they revert), and
+   * whether it answers `authorizationState` (an EIP-3009 token). Cached by the rail.
+   */
+  tokenFacts(token: Address): Promise<{ deployed: boolean; name?: string | undefined; version?: string | undefined; eip3009?: boolean | undefined }>
   /** Whether `wallet` has code (ERC-1271 path). */
   hasCode(wallet: Address): Promise<boolean>
   /** ERC-1271 `isValidSignature(digest, signature)` returned the magic value. */
@@ -298,6 +301,8 @@ async function checkOnChain(
   if (!facts.deployed) return { ok: false, reason: Eip3009Reason.assetNotDeployed }
   if (facts.name !== undefined && facts.name !== domain.name) return { ok: false, reason: Eip3009Reason.tokenNameMismatch }
   if (facts.version !== undefined && facts.version !== domain.version) return { ok: false, reason: Eip3009Reason.tokenVersionMismatch }
+  // Known per token (cached): a token reconciliation could not read is refused before any simulation.
+  if (facts.eip3009 === false) return { ok: false, reason: Eip3009Reason.eip3009NotSupported }
   // The simulation alone decides the common case: the token itself refuses a used nonce and a
   // short balance, so a transfer that would go through has neither. Only a failed simulation
   // reads the balance and the nonce state, to name the reason in the SDK's order. One call, not
