@@ -159,7 +159,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
       ? undefined
       : createRefundSweeper(
           { store, rails, destinationsFor, refundWebhooks: () => deps.refundWebhooks ?? [], logger },
-          { intervalMs: config.refundSweeper?.intervalMs ?? 30_000, minAgeMs: config.refundSweeper?.minAgeMs ?? 60_000, batch: config.refundSweeper?.batch ?? 100 },
+          { intervalMs: config.refundSweeper?.intervalMs ?? 30_000, minAgeMs: config.refundSweeper?.minAgeMs ?? 300_000, batch: config.refundSweeper?.batch ?? 100 },
         )
   // --- approvals (issue 10, A): cancel approvals nobody decided in time (approval_expired), releasing reservations ---
   const approvalSweeper =

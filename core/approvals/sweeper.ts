@@ -55,5 +55,5 @@ export function createApprovalSweeper(deps: ApprovalSweeperDeps, options: { inte
     })
     return expired
   }
-  return { runOnce, ...periodicPass(() => runOnce(), options.intervalMs) }
+  return { runOnce, ...periodicPass(() => runOnce(), options.intervalMs, (err) => deps.logger?.warn({ err }, 'approval sweep failed; the next one retries')) }
 }

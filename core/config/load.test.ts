@@ -22,7 +22,7 @@ describe('config', () => {
     expect(c.store).toEqual({ driver: 'sqlite', sqlite: { path: './data/agentswitch.db' } })
     expect(c.idempotency).toEqual({ ttlHours: 24, leaseMs: 60000 })
     expect(c.outbox.enabled).toBe(true)
-    expect(c.refundSweeper).toEqual({ enabled: true, intervalMs: 30000, minAgeMs: 60000, batch: 100 })
+    expect(c.refundSweeper).toEqual({ enabled: true, intervalMs: 30000, minAgeMs: 300000, batch: 100 })
   })
 
   it('names the exact field that is wrong', () => {

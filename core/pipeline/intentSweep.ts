@@ -21,20 +21,31 @@ export interface PeriodicPass {
   stop(): Promise<void>
 }
 
-export function periodicPass(runOnce: () => Promise<unknown>, intervalMs: number): PeriodicPass {
+/**
+ * Run `runOnce` every `intervalMs`. A pass that throws (the store unreachable for its list query)
+ * is reported to `onError` and the next tick tries again: a background pass never takes the
+ * process down with an unhandled rejection. `stop` aborts the signal the running pass was given
+ * (it should stop between items) and waits for it.
+ */
+export function periodicPass(runOnce: (signal: AbortSignal) => Promise<unknown>, intervalMs: number, onError?: (err: unknown) => void): PeriodicPass {
   let timer: NodeJS.Timeout | undefined
   let running: Promise<unknown> | undefined
+  let stopping = new AbortController()
   return {
     start() {
       if (timer) return
+      stopping = new AbortController()
       timer = setInterval(() => {
-        running ??= runOnce().finally(() => (running = undefined))
+        running ??= runOnce(stopping.signal)
+          .catch((err: unknown) => onError?.(err))
+          .finally(() => (running = undefined))
       }, intervalMs)
       timer.unref()
     },
     async stop() {
       clearInterval(timer)
       timer = undefined
+      stopping.abort()
       await running
     },
   }

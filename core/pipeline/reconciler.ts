@@ -39,5 +39,5 @@ export function createReconciler(deps: ReconcilerDeps, options: { intervalMs: nu
     })
     return changed
   }
-  return { runOnce, ...periodicPass(() => runOnce(), options.intervalMs) }
+  return { runOnce, ...periodicPass(() => runOnce(), options.intervalMs, (err) => deps.logger?.warn({ err }, 'reconciliation pass failed; the next one retries')) }
 }

@@ -259,6 +259,16 @@ async function drive(deps: RefundIntentDeps, given: RefundRecord, signal?: Abort
   // The row as it is now, read after the intent: a refund reserved in this intent has its final rail amount on it.
   const record = (await deps.store.getRefund(given.id)) ?? given
   const entry = stored.intent.refunds?.find((r) => r.id === record.id)
+  if (record.status !== 'pending' && entry?.status === 'pending') {
+    // The row was closed while its reservation was still being committed (a creator that stalled
+    // past the grace period, its row given up as unreserved): the intent takes the row's outcome,
+    // so the reserved amount is never held for a refund that will not be sent.
+    return finish(
+      deps,
+      { ...record, status: 'pending' },
+      record.status === 'succeeded' ? { status: 'succeeded', reference: record.reference ?? '', refundedAt: record.updatedAt.toISOString() } : { status: 'declined', code: record.code ?? 'refund_failed' },
+    )
+  }
   if (record.status !== 'pending' || !entry) {
     // Failed before it was reserved, or already finished: nothing to send.
     if (record.status === 'pending' && !entry) {
@@ -307,6 +317,13 @@ async function finish(deps: RefundIntentDeps, record: RefundRecord, outcome: Rai
   if (outcome.status === 'unknown') {
     const pending: RefundRecord = { ...record, code: outcome.code, ...(outcome.reference ? { reference: outcome.reference } : {}), updatedAt: clock() }
     await deps.store.finishRefund({ ...pending, status: 'pending' })
+    if (record.code === pending.code && record.reference === pending.reference) {
+      // The same unknown as last time (a refund the rail keeps not answering): the row says when it
+      // was asked; the audit chain gets no new event each pass.
+      const stored = await deps.store.getIntent(record.intentId)
+      if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${record.intentId}`)
+      return { refund: pending, intent: stored.intent }
+    }
     const intent = await commit(deps, record.intentId, clock, () => ({
       event: 'annotate',
       actor: 'system:refunds',

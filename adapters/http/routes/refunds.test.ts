@@ -253,6 +253,62 @@ describe('refund safety', () => {
     expect(h.sandbox.ledger.entries({ ref: id, kind: 'refund' })).toEqual([])
   })
 
+  it('a creator that stalls past the grace period while its row is given up: the reservation it then commits is released, never held', async () => {
+    const id = await authorizedIntent(store, { value: '500', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let stalled = false
+    const stalling = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'updateIntent')
+          return async (p: Parameters<Store['updateIntent']>[0]) => {
+            if (!stalled && p.intent.id === id && p.intent.refunds?.some((r) => r.status === 'pending')) {
+              stalled = true
+              await gate // the reservation waits here, as a creator stuck on a saturated store would
+            }
+            return target.updateIntent(p)
+          }
+        const v = Reflect.get(target, prop, receiver) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const rails = new RailRegistry().register(h.alipay)
+    const creating = refundIntent({ store: stalling, rails }, { intentId: id, amount: { value: '200', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+    await waitFor(async () => (stalled ? true : undefined), 5_000, 'the reservation to stall')
+    const [row] = await store.listRefunds(id)
+    // Another driver, past the grace period, gives the unreserved row up…
+    expect((await reconcileRefund({ store, rails, clock: () => new Date(Date.now() + 61_000) }, { refundId: row!.id })).refund).toMatchObject({ status: 'failed', code: 'refund_not_reserved' })
+    // …and then the creator's reservation commits: the intent takes the row's outcome.
+    release()
+    const created = await creating
+    expect(created.refund).toMatchObject({ status: 'failed', code: 'refund_not_reserved' })
+    const intent = await intentOf(id)
+    expect(intent.refunds?.map((r) => r.status)).toEqual(['failed'])
+    expect(refundTotals(intent)).toEqual({ captured: 500n, succeeded: 0n, pending: 0n })
+    expect(h.sandbox.ledger.entries({ ref: id, kind: 'refund' })).toEqual([])
+    // The whole amount is still refundable.
+    expect((await refundIntent({ store, rails }, { intentId: id, actor: 'merchant:m1' })).refund).toMatchObject({ status: 'succeeded', amount: { value: '500' } })
+  })
+
+  it('a refund the rail keeps not answering: each unknown is recorded once in the audit chain, not on every pass', async () => {
+    const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    h.sandbox.faults.set({ rules: [{ kind: 'system_error', target: 'alipay.trade.refund', times: 1 }, { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 20 }] })
+    try {
+      const rails = new RailRegistry().register(h.alipay)
+      const r = await refundIntent({ store, rails }, { intentId: id, amount: { value: '100', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+      expect(r.refund.status).toBe('pending')
+      const annotations = async (): Promise<number> => (await store.listEvents(id)).filter((e) => e.type === 'annotate').length
+      const before = await annotations()
+      for (let i = 0; i < 3; i++) expect((await reconcileRefund({ store, rails }, { refundId: r.refund.id })).refund.status).toBe('pending')
+      // The query fails the same way each time: the first says so (a new code), the repeats add nothing.
+      expect((await annotations()) - before).toBeLessThanOrEqual(1)
+    } finally {
+      h.sandbox.faults.clear()
+    }
+  })
+
   it('an outcome that stays unknown leaves the refund pending; reading it later asks the rail and finishes it once', async () => {
     const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
     await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
@@ -406,7 +462,7 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     expect(outboxTypes(id).filter((t) => t.includes('refund'))).toEqual(['payment_intent.partially_refunded', 'refund.succeeded', 'payment_intent.refunded', 'refund.succeeded'])
   })
 
-  it('a refund it cannot finish is logged and the pass goes on; each pass takes at most `batch`, the longest unchanged first', async () => {
+  it('a refund it cannot finish is logged, goes to the back of the queue, and the pass goes on; each pass takes at most `batch`, the longest unchanged first', async () => {
     const s = await fx.openStore('sweeper-batch.db')
     const id = await authorizedIntent(s, { value: '800', asset: 'iso4217:CNY' })
     await settleIntent({ store: s }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
@@ -430,11 +486,72 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 1 }).runOnce(later())).toBe(0)
     expect(warned.map((w) => w.refundId)).toEqual([brokenId])
     expect(await s.getRefund(pending.refund.id)).toMatchObject({ status: 'pending' })
-    // batch 2: the broken row fails again (logged), and the pass still finishes the other one.
-    expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 2 }).runOnce(later())).toBe(1)
-    expect(warned.map((w) => w.refundId)).toEqual([brokenId, brokenId])
+    // batch 1 again: the failed row went to the back of the queue, so it cannot hold the head of
+    // every pass: the other one is taken and finished now.
+    expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 1 }).runOnce(later())).toBe(1)
+    expect(warned.map((w) => w.refundId)).toEqual([brokenId])
     expect(await s.getRefund(pending.refund.id)).toMatchObject({ status: 'succeeded' })
     expect(ledger(id)).toEqual(['100'])
+    // batch 2: the broken row fails again (logged); nothing else is left.
+    expect(await createRefundSweeper({ store: s, rails: gw.gateway.rails, logger }, { intervalMs: 60_000, minAgeMs: MIN_AGE, batch: 2 }).runOnce(later())).toBe(0)
+    expect(warned.map((w) => w.refundId)).toEqual([brokenId, brokenId])
+    expect(ledger(id)).toEqual(['100'])
+  })
+
+  it('a pass whose list query fails is logged and the next one runs: a background pass never takes the process down', async () => {
+    let fail = true
+    let listed = 0
+    const flaky = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'listPendingRefunds')
+          return async (p: { updatedBefore: Date; limit: number }) => {
+            listed++
+            if (fail) throw new Error('connection terminated unexpectedly')
+            return target.listPendingRefunds(p)
+          }
+        const v = Reflect.get(target, prop, receiver) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const warned: string[] = []
+    const sweeper = createRefundSweeper({ store: flaky, rails: gw.gateway.rails, logger: { warn: (_o: object, msg: string) => void warned.push(msg) } }, { intervalMs: 20, minAgeMs: MIN_AGE })
+    sweeper.start()
+    await waitFor(async () => (listed >= 2 ? true : undefined), 5_000, 'two failed passes')
+    fail = false
+    await waitFor(async () => (listed >= 4 ? true : undefined), 5_000, 'passes after the store came back')
+    await sweeper.stop()
+    expect(warned.filter((m) => m === 'refund sweep failed; the next one retries').length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('stop() ends a pass between refunds and waits for the refund under way', async () => {
+    const s = await fx.openStore('sweeper-stop.db')
+    const stale = new Date(Date.now() - 10 * MIN_AGE)
+    const ids = Array.from({ length: 5 }, () => newId('re'))
+    for (const rid of ids)
+      await s.insertRefund({ id: rid, intentId: newId('pi'), merchantId: 'm1', status: 'pending', amount: { value: '1', asset: 'iso4217:CNY' }, railAmount: { value: '1', asset: 'iso4217:CNY' }, rail: 'alipay', actor: 'merchant:m1', createdAt: stale, updatedAt: stale })
+    let visited = 0
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const slow = new Proxy(s, {
+      get(target, prop, receiver) {
+        if (prop === 'getIntent')
+          return async (intentId: string) => {
+            visited++
+            await gate // the first refund is "under way" until released
+            return target.getIntent(intentId)
+          }
+        const v = Reflect.get(target, prop, receiver) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const sweeper = createRefundSweeper({ store: slow, rails: gw.gateway.rails }, { intervalMs: 20, minAgeMs: MIN_AGE })
+    sweeper.start()
+    await waitFor(async () => (visited >= 1 ? true : undefined), 5_000, 'the first refund to be under way')
+    const stopped = sweeper.stop()
+    release()
+    await stopped
+    // The refund under way finished its turn; none of the other four was started.
+    expect(visited).toBe(1)
   })
 
   it('the gateway runs it in the background (config refundSweeper) and stops it on close', async () => {
