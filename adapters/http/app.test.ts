@@ -263,6 +263,29 @@ describe('HTTP shell', () => {
   })
 })
 
+describe('request log lines with info off (log.level warn)', () => {
+  it('a successful request builds and writes nothing; a 4xx is one warn line, with the request serialised and redacted', async () => {
+    const w = await startTestGateway({ configPatch: { log: { level: 'warn' } } })
+    try {
+      const ok = await call(w.url, 'GET', '/v1/capabilities', { key: TEST_KEYS.agent })
+      expect(ok.status).toBe(200)
+      const refused = await call(w.url, 'GET', '/v1/intents/pi_nope', { key: TEST_KEYS.admin, headers: { 'x-payment': 'secret-payment-header' } })
+      expect(refused.status).toBe(404)
+      await new Promise((r) => setTimeout(r, 50))
+      const lines = w.logs.map((l) => JSON.parse(l) as { level: number; msg: string; req?: { url?: string; id?: string; headers?: Record<string, string> }; res?: { statusCode?: number }; responseTime?: number })
+      const requestLines = lines.filter((l) => l.req !== undefined)
+      expect(requestLines).toHaveLength(1)
+      expect(requestLines[0]).toMatchObject({ level: 40, msg: 'request completed', req: { url: '/v1/intents/pi_nope', id: expect.stringMatching(/^req_/) }, res: { statusCode: 404 } })
+      expect(typeof requestLines[0]!.responseTime).toBe('number')
+      expect(requestLines[0]!.req!.headers!['authorization']).toBe('[redacted]')
+      expect(requestLines[0]!.req!.headers!['x-payment']).toBe('[redacted]')
+      expect(w.logs.join('\n')).not.toContain(TEST_KEYS.admin)
+    } finally {
+      await w.close()
+    }
+  })
+})
+
 describe('idempotency under concurrency and failure', () => {
   /** The real SQLite store, with a switchable delay or failure on insertIntent (the rail of this test). */
   function slowStore(): { store: Store; delayMs: { v: number }; failNext: { v: boolean } } {

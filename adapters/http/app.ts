@@ -91,14 +91,33 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
     next()
   }
   app.use(requestId)
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (_req, res) => (res as unknown as { locals: { requestId: string } }).locals.requestId,
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-    }),
-  )
+  const httpLogger = pinoHttp({
+    logger: deps.logger,
+    genReqId: (_req, res) => (res as unknown as { locals: { requestId: string } }).locals.requestId,
+    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+  })
+  app.use((req, res, next) => {
+    // pino-http binds every request to a child logger (its headers serialised and redacted) to
+    // write one line per request at `info`. With `info` off, that work is thrown away on every
+    // successful request: then only a request that ends 4xx/5xx is logged, with the same
+    // serialisers, redaction and fields, and nothing is built for the others.
+    if (deps.logger.isLevelEnabled('info')) return httpLogger(req, res, next)
+    const started = Date.now()
+    const done = (): void => {
+      res.removeListener('finish', done)
+      res.removeListener('close', done)
+      const status = res.statusCode
+      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : undefined
+      if (!level || !deps.logger.isLevelEnabled(level)) return
+      ;(req as unknown as { id: string }).id = locals(res).requestId
+      const fields = { req, res, responseTime: Date.now() - started, ...(status >= 500 ? { err: new Error(`failed with status code ${status}`) } : {}) }
+      httpLogger.logger[level](fields, status >= 500 ? 'request errored' : 'request completed')
+    }
+    res.on('finish', done)
+    res.on('close', done)
+    next()
+  })
   app.use(deps.metrics.middleware)
   app.use(
     express.json({

@@ -60,7 +60,8 @@ export async function startTestGateway(
       cb()
     },
   })
-  const logger = createLogger({ level: 'info', destination: sink })
+  // The configured level (info unless `configPatch` says otherwise: a benchmark asks for warn).
+  const logger = createLogger({ level: config.log.level, destination: sink })
   const gateway = await createGateway(config, { logger, defaultMetrics: false, ...(options.store ? { store: options.store } : {}), ...options.gatewayOptions })
   const url = await gateway.listen()
   return {
