@@ -46,7 +46,7 @@ export interface X402FacilitatorOptions {
 
 /** A request resolved against our configuration, or a refusal with its HTTP status. */
 type Resolved =
-  | { ok: true; payment: ExactEvmPayment; paymentId?: string | undefined; fingerprint: string }
+  | { ok: true; payment: ExactEvmPayment; paymentId?: string | undefined; fingerprint?: string | undefined }
   | { ok: false; status: 200 | 400; reason: string; message?: string | undefined; network: string; payer?: string | undefined }
 
 /** The `/supported` answer (digest §5.3): concrete networks, v2 and the v1 names, our relayers. */
@@ -130,8 +130,8 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
         amount: BigInt(req.amount),
         domain: { name: req.extra['name'], version: req.extra['version'] },
       },
-      ...(id.kind === 'id' ? { paymentId: id.id } : {}),
-      fingerprint: payloadFingerprint(paymentPayload),
+      // The fingerprint only serves the payment-identifier's idempotency: computed only with one.
+      ...(id.kind === 'id' ? { paymentId: id.id, fingerprint: payloadFingerprint(paymentPayload) } : {}),
     }
   }
 
@@ -150,7 +150,7 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
     if (r.paymentId) {
       // Verify changes nothing: a repeat is verified again (after a settlement it says the nonce
       // is used); only another payload under the same id is refused.
-      const claim = await claimPaymentId(d.app.store, { scope: 'x402:facilitator:verify', id: r.paymentId, fingerprint: r.fingerprint, leaseMs: 1 })
+      const claim = await claimPaymentId(d.app.store, { scope: 'x402:facilitator:verify', id: r.paymentId, fingerprint: r.fingerprint!, leaseMs: 1 })
       if (claim.kind === 'conflict') return sendJson(res, 409, verifyBody(false, X402Reason.paymentIdentifierConflict, 'this payment-identifier id was used with another payload'))
       if (claim.kind === 'claimed') await claim.complete({ status: 200, headers: {}, body: Buffer.alloc(0) })
     }
@@ -164,7 +164,7 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
     const r = resolve(req.body)
     if (!r.ok) return sendJson(res, r.status, settleFailure(r.reason, r.network, r.payer, r.message))
     if (!r.paymentId) return sendJson(res, 200, await settle(r.payment, merchantFor(req, r.payment)))
-    const claim = await claimPaymentId(d.app.store, { scope: 'x402:facilitator:settle', id: r.paymentId, fingerprint: r.fingerprint, leaseMs: o.idempotencyLeaseMs })
+    const claim = await claimPaymentId(d.app.store, { scope: 'x402:facilitator:settle', id: r.paymentId, fingerprint: r.fingerprint!, leaseMs: o.idempotencyLeaseMs })
     switch (claim.kind) {
       case 'replay':
         res.status(claim.answer.status)
