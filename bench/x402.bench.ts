@@ -15,7 +15,7 @@
  * for inclusion), where what a facilitator does while it waits decides its throughput; there
  * 256 callers keep both saturated (throughput, not blocks of latency, is what is compared).
  *
- * `npm run bench -- x402 [--verify N] [--settle N] [--concurrency C] [--block-time S] [--block-settle N] [--block-concurrency C]`
+ * `npm run bench -- x402 [--verify N] [--warm N] [--settle N] [--concurrency C] [--block-time S] [--block-settle N] [--block-concurrency C]`
  */
 import { once } from 'node:events'
 import type { Server } from 'node:http'
@@ -203,6 +203,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
   // A p99 needs samples: 1000 puts ten requests above it, not four.
   const verifyCount = arg('--verify', 1000)
+  const warmVerifies = arg('--warm', 500)
   const settleCount = arg('--settle', 200)
   // Per side; each half (see abba) must be several rounds of the concurrency, not one partial block.
   const blockSettleCount = arg('--block-settle', 2048)
@@ -221,7 +222,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   // Warm-up, the same for both sides: JIT, keep-alive connections, and the node's own caches (an
   // anvil answers its first few hundred calls several times slower than the rest).
   const warm = async (st: Setup, url: string): Promise<void> => {
-    for (const b of await signMany(st, 200)) await post(`${url}/verify`, b)
+    for (const b of await signMany(st, warmVerifies)) await post(`${url}/verify`, b)
     await drive(`${url}/settle`, await signMany(st, 8), 4, success)
   }
   const load = (await import('node:os')).loadavg()[0]!.toFixed(2)
