@@ -29,6 +29,15 @@ let h: RailHarness
 let fx: RailFixture
 let evm: EvmRail
 let gw: TestGateway
+
+/** The Alipay sandbox loses the next refund's answer and then fails `queries` refund queries: the outcome stays unknown. */
+const loseRefundAnswers = (queries: number): void =>
+  h.sandbox.faults.set({
+    rules: [
+      { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
+      { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: queries },
+    ],
+  })
 let store: Store
 let shop: { address: `0x${string}`; privateKey: `0x${string}` }
 
@@ -294,7 +303,7 @@ describe('refund safety', () => {
   it('a refund the rail keeps not answering: each unknown is recorded once in the audit chain, not on every pass', async () => {
     const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
     await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
-    h.sandbox.faults.set({ rules: [{ kind: 'system_error', target: 'alipay.trade.refund', times: 1 }, { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 20 }] })
+    loseRefundAnswers(20)
     try {
       const rails = new RailRegistry().register(h.alipay)
       const r = await refundIntent({ store, rails }, { intentId: id, amount: { value: '100', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
@@ -312,12 +321,7 @@ describe('refund safety', () => {
   it('an outcome that stays unknown leaves the refund pending; reading it later asks the rail and finishes it once', async () => {
     const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
     await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
-    h.sandbox.faults.set({
-      rules: [
-        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
-        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
-      ],
-    })
+    loseRefundAnswers(4)
     const key = `rf-${uniq()}`
     const r = await post(`/v1/intents/${id}/refunds`, { amount: { value: '250', asset: 'iso4217:CNY' } }, key)
     h.sandbox.faults.clear()
@@ -398,12 +402,7 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     const id = await authorizedIntent(store, { value: '600', asset: 'iso4217:CNY' })
     await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
     // The refund call's answer is lost and the rail cannot be asked either: the outcome stays unknown.
-    h.sandbox.faults.set({
-      rules: [
-        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
-        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
-      ],
-    })
+    loseRefundAnswers(4)
     const first = await refundIntent({ store, rails: gw.gateway.rails }, { intentId: id, amount: { value: '250', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
     h.sandbox.faults.clear()
     expect(first.refund.status).toBe('pending')
@@ -470,12 +469,7 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     const stale = new Date(Date.now() - 10 * MIN_AGE)
     const brokenId = newId('re')
     await s.insertRefund({ id: brokenId, intentId: newId('pi'), merchantId: 'm1', status: 'pending', amount: { value: '1', asset: 'iso4217:CNY' }, railAmount: { value: '1', asset: 'iso4217:CNY' }, rail: 'alipay', actor: 'merchant:m1', createdAt: stale, updatedAt: stale })
-    h.sandbox.faults.set({
-      rules: [
-        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
-        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
-      ],
-    })
+    loseRefundAnswers(4)
     const pending = await refundIntent({ store: s, rails: gw.gateway.rails }, { intentId: id, amount: { value: '100', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
     h.sandbox.faults.clear()
     expect(pending.refund.status).toBe('pending')
@@ -633,12 +627,7 @@ describe('the pro-rata rail amount after an FX conversion (USD priced, CNY settl
     const { id, settled } = await paidInCny()
     const rails = gw.gateway.rails
     // X: the answer is lost and the rail cannot be asked: pending, its 100 cents reserved.
-    h.sandbox.faults.set({
-      rules: [
-        { kind: 'system_error', target: 'alipay.trade.refund', times: 1 },
-        { kind: 'system_error', target: 'alipay.trade.fastpay.refund.query', times: 4 },
-      ],
-    })
+    loseRefundAnswers(4)
     const x = await refundIntent({ store, rails }, { intentId: id, amount: usd('100'), actor: 'merchant:m1' })
     h.sandbox.faults.clear()
     expect(x.refund.status).toBe('pending')

@@ -47,6 +47,7 @@ import {
   type Eip3009Authorization,
   type Eip3009ChainReader,
   type ParsedEip3009Authorization,
+  type VerifyEip3009Parameters,
   type VerifyEip3009Result,
 } from './verifyEip3009Authorization.js'
 
@@ -371,6 +372,21 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
   const sent = new Map<string, { from: Address; nonce: number }>()
   /** Full verifications started by `warmSettlement`, by {@link warmKey}, oldest first; each used once. */
   const warmed = new Map<string, { until: number; result: Promise<VerifyEip3009Result> }>()
+
+  /** The verification inputs of `p` for `token` on `chain`, at the current time. */
+  function verifyInputs(chain: ChainRuntime, token: TokenRuntime, p: EvmVerifyAuthorizationParams, amount: bigint): VerifyEip3009Parameters {
+    return {
+      chainId: chain.chainId,
+      token,
+      authorization: p.authorization,
+      signature: p.signature,
+      payTo: p.payTo,
+      amount,
+      amountMatch: p.amountMatch,
+      requiredDomain: p.requiredDomain,
+      now: Math.floor(clock().getTime() / 1000),
+    }
+  }
 
   /** The warmed result for `key` (removed: used once), if still fresh. */
   function takeWarm(key: string): Promise<VerifyEip3009Result> | undefined {
@@ -1038,22 +1054,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
       } catch {
         return { ok: false, reason: Eip3009Reason.invalidPayload, message: 'amount is not an integer in token units' }
       }
-      return verifyEip3009Authorization(
-        chain.reader,
-        {
-          chainId: chain.chainId,
-          token,
-          authorization: p.authorization,
-          signature: p.signature,
-          payTo: p.payTo,
-          amount,
-          amountMatch: p.amountMatch,
-          requiredDomain: p.requiredDomain,
-          now: Math.floor(clock().getTime() / 1000),
-          ...(p.onChain === false ? { onChain: false } : {}),
-        },
-        { signatureCache },
-      )
+      return verifyEip3009Authorization(chain.reader, { ...verifyInputs(chain, token, p, amount), ...(p.onChain === false ? { onChain: false } : {}) }, { signatureCache })
     },
     warmSettlement(p) {
       const chain = chainOf(p.network)
@@ -1075,22 +1076,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         warmed.delete(k)
       }
       if (warmed.has(key) || warmed.size >= WARM_MAX) return
-      const result = verifyEip3009Authorization(
-        chain.reader,
-        {
-          chainId: chain.chainId,
-          token,
-          authorization: p.authorization,
-          signature: p.signature,
-          payTo: p.payTo,
-          amount,
-          amountMatch: p.amountMatch,
-          requiredDomain: p.requiredDomain,
-          now: Math.floor(clock().getTime() / 1000),
-          estimateGas: true,
-        },
-        { signatureCache },
-      )
+      const result = verifyEip3009Authorization(chain.reader, { ...verifyInputs(chain, token, p, amount), estimateGas: true }, { signatureCache })
       // Unused results (the payment was declined before its settlement) must not surface as
       // unhandled rejections; a settlement that takes it awaits the original and sees the error.
       result.catch(() => undefined)
