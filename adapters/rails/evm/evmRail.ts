@@ -166,16 +166,17 @@ export interface EvmRail extends RailAdapter<Eip3009Credential> {
   /** Verify an authorisation without an intent (x402 `/verify`). Declines are values. */
   verifyAuthorization(params: EvmVerifyAuthorizationParams): Promise<VerifyEip3009Result>
   /**
-   * Start the on-chain checks (balance, nonce, simulation with a gas estimate) of an authorisation
-   * that is about to be settled, so that their round trip runs while the payment's intent is being
-   * written; the settlement of exactly these inputs within {@link WARM_TTL_MS} uses the result once
-   * instead of starting its own. Time checks are not taken from it: the settlement re-checks the
-   * window at its own time, and the replay lock still decides who broadcasts. Fire and forget.
+   * Start the on-chain checks (the simulation with its gas; balance and nonce state only if it
+   * fails) of an authorisation that is about to be settled, so that their round trip runs while the
+   * payment's intent is being written; the settlement of exactly these inputs within
+   * {@link WARM_TTL_MS} takes a passing result once instead of reading again (a failing one is read
+   * again). Time checks are not taken from it: the settlement re-checks the window at its own time,
+   * and the replay lock still decides who broadcasts. One warm-up per inputs at a time. Fire and forget.
    */
   warmSettlement(params: EvmVerifyAuthorizationParams): void
   /** The chain reader behind verification (to call {@link verifyEip3009Authorization} directly). */
   reader(chainId: number): Eip3009ChainReader
-  /** Read every token's code, name, version and decimals; throws GW_CONFIG_INVALID on a mismatch. */
+  /** Read every token's code, name, version, decimals and `authorizationState`; throws GW_CONFIG_INVALID on a mismatch. */
   checkConfiguration(): Promise<void>
   /** Stop pollers (pending receipt waits resolve as timeouts). */
   close(): void
