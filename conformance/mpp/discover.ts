@@ -1,7 +1,6 @@
-import type { Hex } from 'viem'
-import { createChainHelpers, type ChainHelpers } from '../framework/counterparts/wallet.js'
+import { createChainHelpers, payerOf, type ChainHelpers } from '../framework/counterparts/wallet.js'
 import type { CapabilityState, DiscoverContext, Discovery } from '../framework/types.js'
-import { evmOfferOf, walletFromKey, type MppDiscovery } from './helpers.js'
+import { evmOfferOf, type MppDiscovery } from './helpers.js'
 import { paymentChallenges } from './wire.js'
 
 /** Capabilities of the MPP suite. */
@@ -34,11 +33,7 @@ interface DevMpp {
  */
 export async function discoverMpp(ctx: DiscoverContext): Promise<Discovery<MppDiscovery>> {
   const dev = ctx.target.devJson as DevMpp | undefined
-  const keyOption = ctx.options.get('payerPrivateKey')
-  const devKey = dev?.rails?.evm?.wallets?.at(-1)?.privateKey
-  const payerKey = keyOption ?? (typeof devKey === 'string' ? devKey : undefined)
-  const payer = payerKey && /^0x[0-9a-fA-F]{64}$/.test(payerKey) ? walletFromKey(ctx, payerKey as Hex) : ctx.counterparts.wallet(0)
-  ctx.note(`payer ${payer.address} (${keyOption ? 'mpp.payerPrivateKey' : payerKey ? 'the last dev.json wallet' : `wallet 0 of seed ${ctx.counterparts.seed}`})`)
+  const payer = payerOf(ctx, 'mpp', dev)
   const data: MppDiscovery = { payer }
   const caps: Record<string, CapabilityState> = {}
 

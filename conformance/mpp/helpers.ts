@@ -1,5 +1,4 @@
 import { getAddress, isAddress, type Address, type Hex } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
 import { assert, CheckFailure, show } from '../framework/assert.js'
 import type { ChainHelpers, Eip3009Domain, TestWallet } from '../framework/counterparts/wallet.js'
 import { signTransferAuthorization } from '../framework/counterparts/wallet.js'
@@ -218,12 +217,5 @@ export async function balances(ctx: MppContext, offer: EvmOffer): Promise<{ paye
   return { payer, recipient }
 }
 
-/** A wallet from a private key, shaped as a counterpart wallet (its key is registered for redaction). */
-export function walletFromKey(ctx: { counterparts: { redactor: { addSecret(s: string | undefined): void } } }, privateKey: Hex): TestWallet {
-  ctx.counterparts.redactor.addSecret(privateKey)
-  ctx.counterparts.redactor.addSecret(privateKey.slice(2))
-  const account = privateKeyToAccount(privateKey)
-  return { index: -1, address: account.address, account, privateKey }
-}
 
 export const isTxHash = (v: unknown): v is Hex => typeof v === 'string' && /^0x[0-9a-fA-F]{64}$/.test(v)

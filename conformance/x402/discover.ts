@@ -1,7 +1,7 @@
-import { getAddress, isAddress, type Hex } from 'viem'
-import { createChainHelpers, type ChainHelpers } from '../framework/counterparts/wallet.js'
+import { getAddress, isAddress } from 'viem'
+import { createChainHelpers, payerOf, type ChainHelpers } from '../framework/counterparts/wallet.js'
 import type { CapabilityState, DiscoverContext, Discovery } from '../framework/types.js'
-import { decodeB64Json, walletFromKey, type PaymentRequired, type RequirementsV1, type X402Discovery } from './helpers.js'
+import { decodeB64Json, type PaymentRequired, type RequirementsV1, type X402Discovery } from './helpers.js'
 
 /** Capabilities of the x402 suite. */
 export const X402_CAPABILITIES = {
@@ -32,11 +32,7 @@ interface DevX402 {
  */
 export async function discoverX402(ctx: DiscoverContext): Promise<Discovery<X402Discovery>> {
   const dev = ctx.target.devJson as DevX402 | undefined
-  const keyOption = ctx.options.get('payerPrivateKey')
-  const devKey = dev?.rails?.evm?.wallets?.at(-1)?.privateKey
-  const payerKey = keyOption ?? (typeof devKey === 'string' ? devKey : undefined)
-  const payer = payerKey && /^0x[0-9a-fA-F]{64}$/.test(payerKey) ? walletFromKey(ctx, payerKey as Hex) : ctx.counterparts.wallet(0)
-  ctx.note(`payer ${payer.address} (${keyOption ? 'x402.payerPrivateKey' : payerKey ? 'the last dev.json wallet' : `wallet 0 of seed ${ctx.counterparts.seed}`})`)
+  const payer = payerOf(ctx, 'x402', dev)
   const data: X402Discovery = { payer }
   const caps: Record<string, CapabilityState> = {}
 

@@ -1,5 +1,4 @@
 import { getAddress, type Address, type Hex } from 'viem'
-import { privateKeyToAccount } from 'viem/accounts'
 import { assert, assertEqual, CheckFailure, show } from '../framework/assert.js'
 import type { ChainHelpers, TestWallet } from '../framework/counterparts/wallet.js'
 import { nonceFor, signTransferAuthorization } from '../framework/counterparts/wallet.js'
@@ -211,10 +210,3 @@ export async function expectUnused(ctx: X402Context, offer: Requirements, s: Sig
 
 export const isTxHash = (v: unknown): boolean => typeof v === 'string' && TX_HASH.test(v)
 
-/** A wallet from a private key, shaped as a counterpart wallet (its key is registered for redaction). */
-export function walletFromKey(ctx: { counterparts: { redactor: { addSecret(s: string | undefined): void } } }, privateKey: Hex): TestWallet {
-  ctx.counterparts.redactor.addSecret(privateKey)
-  ctx.counterparts.redactor.addSecret(privateKey.slice(2))
-  const account = privateKeyToAccount(privateKey)
-  return { index: -1, address: account.address, account, privateKey }
-}

@@ -42,6 +42,35 @@ export function deriveWallet(seed: string, index = 0): TestWallet {
   return { index, address: account.address, account, privateKey }
 }
 
+/** A wallet from a private key, shaped as a counterpart wallet (its key is registered for redaction). */
+export function walletFromKey(ctx: { counterparts: { redactor: { addSecret(s: string | undefined): void } } }, privateKey: Hex): TestWallet {
+  ctx.counterparts.redactor.addSecret(privateKey)
+  ctx.counterparts.redactor.addSecret(privateKey.slice(2))
+  const account = privateKeyToAccount(privateKey)
+  return { index: -1, address: account.address, account, privateKey }
+}
+
+/**
+ * The payer a suite signs with: `<suite>.payerPrivateKey`, else the last dev.json wallet, else the
+ * seed's wallet 0; the choice is noted in the report (the key never is).
+ */
+export function payerOf(
+  ctx: {
+    counterparts: { redactor: { addSecret(s: string | undefined): void }; seed: string; wallet(index: number): TestWallet }
+    options: { get(key: string): string | undefined }
+    note(message: string): void
+  },
+  suite: string,
+  devJson: { rails?: { evm?: { wallets?: Array<{ privateKey?: unknown }> } } } | undefined,
+): TestWallet {
+  const keyOption = ctx.options.get('payerPrivateKey')
+  const devKey = devJson?.rails?.evm?.wallets?.at(-1)?.privateKey
+  const payerKey = keyOption ?? (typeof devKey === 'string' ? devKey : undefined)
+  const payer = payerKey && /^0x[0-9a-fA-F]{64}$/.test(payerKey) ? walletFromKey(ctx, payerKey as Hex) : ctx.counterparts.wallet(0)
+  ctx.note(`payer ${payer.address} (${keyOption ? `${suite}.payerPrivateKey` : payerKey ? 'the last dev.json wallet' : `wallet 0 of seed ${ctx.counterparts.seed}`})`)
+  return payer
+}
+
 /** A 32-byte EIP-3009 nonce derived from a label (use `ctx.unique(…)` so runs never collide). */
 export function nonceFor(label: string): Hex {
   return keccak256(stringToHex(`agentswitch-conformance/nonce/${label}`))
