@@ -8,36 +8,16 @@
  * Prints the 402 offer, the paid answer, the decoded PAYMENT-RESPONSE and the wallet's balance
  * before and after. Exit 0 when the payment went through (HTTP 200), else 1. Dev keys only.
  */
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import { registerExactEvmScheme } from '@x402/evm/exact/client'
 import { decodePaymentResponseHeader, wrapFetchWithPayment, x402Client } from '@x402/fetch'
-import { createPublicClient, erc20Abi, http, type Address, type Hex } from 'viem'
+import { createPublicClient, erc20Abi, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { readDevChainOrExit } from '../sandbox/chain/devJson.js'
 
-interface DevJson {
-  gateway: { url: string }
-  x402?: { routes?: Array<{ url?: string; path?: string; method?: string }> }
-  rails?: { evm?: { rpcUrl: string; chainId: number; token: { address: Address; symbol?: string; decimals?: number }; wallets: Array<{ address: Address; privateKey: Hex }> } }
-}
-
-const dataDir = resolve(process.env['AGENTSWITCH_DATA_DIR'] ?? 'data')
-const devPath = join(dataDir, 'dev.json')
-let dev: DevJson
-try {
-  dev = JSON.parse(readFileSync(devPath, 'utf8')) as DevJson
-} catch {
-  console.error(`cannot read ${devPath}: start the gateway first (npm start)`)
-  process.exit(1)
-}
-const evm = dev.rails?.evm
-if (!evm?.wallets?.[0]) {
-  console.error(`${devPath} lists no local chain (rails.evm) with a funded wallet`)
-  process.exit(1)
-}
+const { dev, evm } = readDevChainOrExit()
 const route = dev.x402?.routes?.[0]
 const url = process.argv[2] ?? route?.url ?? `${dev.gateway.url}${route?.path ?? '/paid/weather'}`
-const wallet = evm.wallets[0]
+const wallet = evm.wallets[0]!
 const network = `eip155:${evm.chainId}` as const
 
 const chain = createPublicClient({ transport: http(evm.rpcUrl) })

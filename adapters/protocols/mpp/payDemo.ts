@@ -8,34 +8,14 @@
  * Prints the MPP challenge, the paid answer, the receipt (parsed by mppx) and the wallet's balance
  * before and after. Exit 0 when the payment went through (HTTP 200), else 1. Dev keys only.
  */
-import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import { Challenge, Receipt } from 'mppx'
 import { Mppx, evm as mppxEvm } from 'mppx/client'
-import { createPublicClient, erc20Abi, http, type Address, type Hex } from 'viem'
+import { createPublicClient, erc20Abi, http } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { readDevChainOrExit } from '../../../sandbox/chain/devJson.js'
 
-interface DevJson {
-  gateway: { url: string }
-  x402?: { routes?: Array<{ url?: string }> }
-  rails?: { evm?: { rpcUrl: string; chainId: number; token: { address: Address; name?: string; version?: string }; wallets: Array<{ address: Address; privateKey: Hex }> } }
-}
-
-const dataDir = resolve(process.env['AGENTSWITCH_DATA_DIR'] ?? 'data')
-const devPath = join(dataDir, 'dev.json')
-let dev: DevJson
-try {
-  dev = JSON.parse(readFileSync(devPath, 'utf8')) as DevJson
-} catch {
-  console.error(`cannot read ${devPath}: start the gateway first (npm start)`)
-  process.exit(1)
-}
-const evm = dev.rails?.evm
-const wallet = evm?.wallets?.[1] ?? evm?.wallets?.[0]
-if (!evm || !wallet) {
-  console.error(`${devPath} lists no local chain (rails.evm) with a funded wallet`)
-  process.exit(1)
-}
+const { dev, evm } = readDevChainOrExit()
+const wallet = evm.wallets[1] ?? evm.wallets[0]!
 const url = process.argv[2] ?? dev.x402?.routes?.[0]?.url ?? `${dev.gateway.url}/paid/weather`
 const chain = createPublicClient({ transport: http(evm.rpcUrl) })
 const balance = (): Promise<bigint> => chain.readContract({ address: evm.token.address, abi: erc20Abi, functionName: 'balanceOf', args: [wallet.address] })
