@@ -1,12 +1,12 @@
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { openPostgresStore } from '../../core/store/postgres/postgresStore.js'
 import { createTestSchema } from '../../core/testing/pg.js'
-import { startServeProcess as startServe } from '../testing/serveProcess.js'
+import { startServeProcess as startServe, writeSharedPostgresConfig } from '../testing/serveProcess.js'
 
 const pgUrl = inject('pgUrl')
 const AGENT_KEY = 'ask_race_agent_000000000000000000000'
@@ -20,18 +20,12 @@ describe.skipIf(!pgUrl)('two gateway processes on one PostgreSQL race one Idempo
   beforeAll(async () => {
     schema = await createTestSchema(pgUrl)
     const dir = mkdtempSync(join(tmpdir(), 'agentswitch-race-'))
-    const configPath = join(dir, 'gateway.json')
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0 },
-        store: { driver: 'postgres', postgres: { url: pgUrl, schema: schema.schema, poolSize: 16 } },
-        log: { level: 'info' },
-        outbox: { enabled: false },
-        merchants: [{ id: 'm1', name: 'M1' }],
-        apiKeys: [{ id: 'k_agent', kind: 'agent', principalId: 'agent_race', key: AGENT_KEY }],
-      }),
-    )
+    const configPath = writeSharedPostgresConfig(dir, {
+      pgUrl,
+      schema: schema.schema,
+      poolSize: 16,
+      extra: { reconciler: {}, apiKeys: [{ id: 'k_agent', kind: 'agent', principalId: 'agent_race', key: AGENT_KEY }] },
+    })
     // Start one first so migrations are not part of the race, then the second.
     gateways.push(await startServe(configPath))
     gateways.push(await startServe(configPath))

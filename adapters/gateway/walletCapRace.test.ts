@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -9,7 +9,7 @@ import { openPostgresStore } from '../../core/store/postgres/postgresStore.js'
 import { createTestSchema } from '../../core/testing/pg.js'
 import { startAlipaySandbox, type AlipaySandbox } from '../../sandbox/alipay/server.js'
 import { testKeys } from '../rails/alipay/testing.js'
-import { startServeProcess as startServe } from '../testing/serveProcess.js'
+import { startServeProcess as startServe, writeSharedPostgresConfig } from '../testing/serveProcess.js'
 
 /**
  * Issue 10, acceptance 1: 500 concurrent payments from one agent against a daily cap, spread over
@@ -57,23 +57,18 @@ describe.skipIf(!pgUrl)('500 concurrent payments over 3 gateway processes agains
       alipayKeyPair: { privateKeyPem: keys.alipayPrivateKeyPem, publicKeyPem: keys.alipayPublicKeyPem },
     })
     dir = mkdtempSync(join(tmpdir(), 'agentswitch-wcap-'))
-    const configPath = join(dir, 'gateway.json')
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0 },
-        store: { driver: 'postgres', postgres: { url: pgUrl, schema: schema.schema, poolSize: 12 } },
-        log: { level: 'info' },
-        outbox: { enabled: false },
-        reconciler: { enabled: false },
-        merchants: [{ id: 'm1', name: 'M1' }],
+    const configPath = writeSharedPostgresConfig(dir, {
+      pgUrl,
+      schema: schema.schema,
+      poolSize: 12,
+      extra: {
         apiKeys: [
           { id: 'k_admin', kind: 'admin', principalId: 'ops', key: ADMIN_KEY },
           { id: 'k_agent', kind: 'agent', principalId: 'agent_cap', key: AGENT_KEY, scopes: ['payments:write', 'wallets:read'] },
         ],
         rails: { alipay: { appId: keys.appId, privateKey: keys.appPrivateKeyPem, alipayPublicKey: sandbox.alipayPublicKeyPem, endpoints: [{ name: 'primary', url: sandbox.url }], timeoutMs: 20_000 } },
-      }),
-    )
+      },
+    })
     // One first so migrations are not part of the race, then the other two together.
     gateways.push(await startServe(configPath))
     gateways.push(...(await Promise.all([startServe(configPath), startServe(configPath)])))

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fromRoot } from '../../core/util/paths.js'
 
@@ -31,4 +33,26 @@ export function startServeProcess(configPath: string, timeoutMs = 30_000): Promi
       }
     })
   })
+}
+
+/**
+ * Write the config of gateways that share one PostgreSQL schema (several `serve` processes) to
+ * `<dir>/gateway.json` and return its path: loopback on a free port, info logs, no outbox worker,
+ * no reconciler, merchant `m1`; `extra` adds or replaces sections (API keys, rails, protocols).
+ */
+export function writeSharedPostgresConfig(dir: string, p: { pgUrl: string; schema: string; poolSize: number; extra: Record<string, unknown> }): string {
+  const configPath = join(dir, 'gateway.json')
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      store: { driver: 'postgres', postgres: { url: p.pgUrl, schema: p.schema, poolSize: p.poolSize } },
+      log: { level: 'info' },
+      outbox: { enabled: false },
+      reconciler: { enabled: false },
+      merchants: [{ id: 'm1', name: 'M1' }],
+      ...p.extra,
+    }),
+  )
+  return configPath
 }

@@ -4,7 +4,7 @@
  * second, and `POST /v1/payments` on both. The Alipay sandbox's ledger shows one charge.
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
@@ -17,7 +17,7 @@ import { acpClient, SHIPPING_ADDRESS } from '../../protocols/acp/testing.js'
 import { CAP } from '../../protocols/ucp/options.js'
 import { generateUcpKey, platformProfile, ucpClient } from '../../protocols/ucp/testing.js'
 import { testKeys } from '../../rails/alipay/testing.js'
-import { startServeProcess as startServe } from '../../testing/serveProcess.js'
+import { startServeProcess as startServe, writeSharedPostgresConfig } from '../../testing/serveProcess.js'
 
 const pgUrl = inject('pgUrl')
 const ADMIN_KEY = 'ask_tokproc_admin_000000000000000000000'
@@ -58,16 +58,11 @@ describe.skipIf(!pgUrl)('one scoped token, two gateway processes, three presenta
     counterparts = createCounterparts({ seed: 'scoped-tokens-processes' })
     profileUrl = (await counterparts.profileServer()).serve('/profiles/agent.json', platformProfile({ capabilities: [CAP.checkout, CAP.order, CAP.fulfillment] }))
     dir = mkdtempSync(join(tmpdir(), 'agentswitch-tokp-'))
-    const configPath = join(dir, 'gateway.json')
-    writeFileSync(
-      configPath,
-      JSON.stringify({
-        server: { host: '127.0.0.1', port: 0 },
-        store: { driver: 'postgres', postgres: { url: pgUrl, schema: schema.schema, poolSize: 6 } },
-        log: { level: 'info' },
-        outbox: { enabled: false },
-        reconciler: { enabled: false },
-        merchants: [{ id: 'm1', name: 'M1' }],
+    const configPath = writeSharedPostgresConfig(dir, {
+      pgUrl,
+      schema: schema.schema,
+      poolSize: 6,
+      extra: {
         apiKeys: [
           { id: 'k_admin', kind: 'admin', principalId: 'ops', key: ADMIN_KEY },
           { id: 'k_agent', kind: 'agent', principalId: 'agent_1', key: AGENT_KEY },
@@ -84,8 +79,8 @@ describe.skipIf(!pgUrl)('one scoped token, two gateway processes, three presenta
           handlers: [{ kind: 'gateway.token', id: 'gateway_token' }],
           negotiation: { allowInsecureLocalhost: true },
         },
-      }),
-    )
+      },
+    })
     process.env['TOKP_SIGNING_SECRET'] = 'processes-token-secret-0123456789abcdef'
     gateways.push(await startServe(configPath))
     gateways.push(await startServe(configPath))
