@@ -71,21 +71,23 @@ afterAll(async () => {
 })
 
 const depsOf = (tg: TestGateway) => ({ store: tg.gateway.store, assets: tg.gateway.assets, rails: tg.gateway.rails, policy: tg.gateway.deps.policy, destinationsFor: tg.gateway.deps.destinationsFor })
+/** agent_1 pays `amount` for order `ref` from the sandbox's CNY agreement (deduplicated by the ref). */
+const agreementPayment = (ref: string, amount: { value: string; asset: string }) => ({
+  merchantId: 'm1',
+  actor: 'agent:agent_1',
+  origin: { protocol: 'gateway' as const, version: 'v1', ref },
+  payer: { agent_id: 'agent_1' },
+  amount,
+  instrument: { type: 'alipay.agreement' as const, ref: '20215000000000000001' },
+  authorization: { type: 'gateway.api_key' as const },
+  dedupeKey: `test:${ref}`,
+  credential: undefined,
+})
 const ledgerOf = (tg: TestGateway, intent: PaymentIntent) => sandbox.ledger.entries({ rail: 'alipay', kind: 'payment', ref: (tg.gateway.rails.get('alipay') as AlipayRail).outTradeNoOf(intent) })
 
 describe('acceptance 5: cross-border payment with an FX quote', () => {
   it('a USD price paid from a CNY agreement settles the converted CNY amount; the intent records the quote', async () => {
-    const r = await processPayment(depsOf(tableGw), {
-      merchantId: 'm1',
-      actor: 'agent:agent_1',
-      origin: { protocol: 'gateway', version: 'v1', ref: 'usd-order-1' },
-      payer: { agent_id: 'agent_1' },
-      amount: { value: '1999', asset: 'iso4217:USD' },
-      instrument: { type: 'alipay.agreement', ref: '20215000000000000001' },
-      authorization: { type: 'gateway.api_key' },
-      dedupeKey: 'test:usd-order-1',
-      credential: undefined,
-    })
+    const r = await processPayment(depsOf(tableGw), agreementPayment('usd-order-1', { value: '1999', asset: 'iso4217:USD' }))
     // 19.99 USD × (7.1 × 1.005 = 7.1355) = 142.638645 → 142.64 CNY (half up)
     expect(r.intent).toMatchObject({
       status: 'succeeded',
@@ -107,34 +109,14 @@ describe('acceptance 5: cross-border payment with an FX quote', () => {
   })
 
   it('a CNY price on the CNY agreement needs no quote', async () => {
-    const r = await processPayment(depsOf(tableGw), {
-      merchantId: 'm1',
-      actor: 'agent:agent_1',
-      origin: { protocol: 'gateway', version: 'v1', ref: 'cny-order-1' },
-      payer: { agent_id: 'agent_1' },
-      amount: { value: '888', asset: 'iso4217:CNY' },
-      instrument: { type: 'alipay.agreement', ref: '20215000000000000001' },
-      authorization: { type: 'gateway.api_key' },
-      dedupeKey: 'test:cny-order-1',
-      credential: undefined,
-    })
+    const r = await processPayment(depsOf(tableGw), agreementPayment('cny-order-1', { value: '888', asset: 'iso4217:CNY' }))
     expect(r.intent.status).toBe('succeeded')
     expect(r.intent.fx_quote).toBeUndefined()
     expect(ledgerOf(tableGw, r.intent)).toEqual([expect.objectContaining({ amount: '888', currency: 'CNY' })])
   })
 
   it('no rate for the pair: declined fx_unavailable, nothing reaches the rail', async () => {
-    const r = await processPayment(depsOf(tableGw), {
-      merchantId: 'm1',
-      actor: 'agent:agent_1',
-      origin: { protocol: 'gateway', version: 'v1', ref: 'eur-order-1' },
-      payer: { agent_id: 'agent_1' },
-      amount: { value: '1000', asset: 'iso4217:EUR' },
-      instrument: { type: 'alipay.agreement', ref: '20215000000000000001' },
-      authorization: { type: 'gateway.api_key' },
-      dedupeKey: 'test:eur-order-1',
-      credential: undefined,
-    })
+    const r = await processPayment(depsOf(tableGw), agreementPayment('eur-order-1', { value: '1000', asset: 'iso4217:EUR' }))
     expect(r).toMatchObject({ kind: 'declined', intent: { status: 'failed', status_reason: 'fx_unavailable' } })
     expect(ledgerOf(tableGw, r.intent)).toEqual([])
     expect(sandbox.requestLog.filter((l) => l.ref === (tableGw.gateway.rails.get('alipay') as AlipayRail).outTradeNoOf(r.intent))).toEqual([])
