@@ -18,6 +18,7 @@ import { BreakerRegistry } from '../rails/shared/breakers.js'
 import { attachRouter } from '../../core/routing/router.js'
 import { routerFromConfig } from '../../core/routing/routerFromConfig.js'
 import { createHttpApp, type HttpAppDeps, type Mount } from '../http/app.js'
+import { createExpressServer } from '../http/server.js'
 // --- policy composition (issue 10, W) ---
 import { composePolicies } from '../../core/policy/compose.js'
 import { createWalletPolicy } from '../../core/wallets/walletPolicy.js'
@@ -193,7 +194,8 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
     deps,
     webhookSink,
     async listen() {
-      server = app.listen(config.server.port, config.server.host)
+      server = createExpressServer(app)
+      server.listen(config.server.port, config.server.host)
       server.requestTimeout = config.server.requestTimeoutMs
       server.headersTimeout = Math.min(config.server.requestTimeoutMs, 20_000)
       server.keepAliveTimeout = 65_000
