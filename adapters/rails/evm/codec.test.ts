@@ -30,6 +30,19 @@ describe('encodeTransferWithAuthorization', () => {
       }
     }
   })
+
+  it('equals encodeFunctionData at the edges of uint256 and of the bytes padding, and refuses what viem refuses', () => {
+    const max = (1n << 256n) - 1n
+    const auth: ParsedEip3009Authorization = { from: addr(), to: addr(), value: max, validAfter: 0n, validBefore: max, nonce: randomNonce() }
+    for (const signature of [hex(32), hex(33), hex(64), hex(96), hex(97)]) {
+      const args = transferWithAuthorizationArgs(auth, signature)
+      expect(encodeTransferWithAuthorization(args)).toBe(encodeFunctionData({ abi: eip3009Abi, functionName: 'transferWithAuthorization', args: args as never }))
+    }
+    const args = transferWithAuthorizationArgs({ ...auth, value: max + 1n }, `${hex(64)}1b`)
+    expect(() => encodeFunctionData({ abi: eip3009Abi, functionName: 'transferWithAuthorization', args: args as never })).toThrow()
+    expect(() => encodeTransferWithAuthorization(args)).toThrow(RangeError)
+    expect(() => encodeTransferWithAuthorization(transferWithAuthorizationArgs({ ...auth, value: -1n }, `${hex(64)}1c`))).toThrow(RangeError)
+  })
 })
 
 describe('isTransferLog', () => {
