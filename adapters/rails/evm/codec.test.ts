@@ -3,7 +3,7 @@
  * `transferWithAuthorization` forms, the same verdict on Transfer logs as `parseEventLogs`.
  */
 import { describe, expect, it } from 'vitest'
-import { encodeAbiParameters, encodeEventTopics, encodeFunctionData, isAddressEqual, parseEventLogs, type Address, type Hex } from 'viem'
+import { encodeAbiParameters, encodeEventTopics, encodeFunctionData, isAddressEqual, parseEventLogs, parseSignature, type Address, type Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { eip3009Abi } from './abi.js'
 import { encodeTransferWithAuthorization, isTransferLog } from './evmRail.js'
@@ -42,6 +42,50 @@ describe('encodeTransferWithAuthorization', () => {
     expect(() => encodeFunctionData({ abi: eip3009Abi, functionName: 'transferWithAuthorization', args: args as never })).toThrow()
     expect(() => encodeTransferWithAuthorization(args)).toThrow(RangeError)
     expect(() => encodeTransferWithAuthorization(transferWithAuthorizationArgs({ ...auth, value: -1n }, `${hex(64)}1c`))).toThrow(RangeError)
+  })
+})
+
+describe('transferWithAuthorizationArgs', () => {
+  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+  const word = (x: bigint): string => x.toString(16).padStart(64, '0')
+  /** What the rail built before, with viem's parseSignature. */
+  const viemArgs = (auth: ParsedEip3009Authorization, signature: Hex): unknown => {
+    const p = parseSignature(signature)
+    const v = p.v !== undefined ? Number(p.v) : p.yParity + 27
+    return [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce, v < 27 ? v + 27 : v, p.r, p.s]
+  }
+  const outcome = (f: () => unknown): unknown => {
+    try {
+      return f()
+    } catch {
+      return 'refused'
+    }
+  }
+
+  it('splits a 65-byte signature as parseSignature does and refuses what it refuses', () => {
+    const auth: ParsedEip3009Authorization = { from: addr(), to: addr(), value: 1n, validAfter: 0n, validBefore: 99n, nonce: randomNonce() }
+    const signatures: Hex[] = []
+    for (const v of ['00', '01', '1b', '1c', '02', '1a', '1d', 'ff']) {
+      signatures.push(`${hex(64)}${v}` as Hex, `${hex(64).toUpperCase().replace('0X', '0x')}${v}` as Hex)
+      for (const [r, s] of [
+        [0n, 5n],
+        [5n, 0n],
+        [n - 1n, n - 1n],
+        [n, 5n],
+        [5n, n],
+        [(1n << 256n) - 1n, 5n],
+      ] as const)
+        signatures.push(`0x${word(r)}${word(s)}${v}` as Hex)
+    }
+    let refused = 0
+    for (const signature of signatures) {
+      const ours = outcome(() => transferWithAuthorizationArgs(auth, signature))
+      expect(ours, signature).toEqual(outcome(() => viemArgs(auth, signature)))
+      if (ours === 'refused') refused++
+    }
+    // Both refusals are exercised: every signature with a bad v (4 values × 8), and r or s out of
+    // range (5 of the 6 edge pairs, for each good v).
+    expect(refused).toBe(4 * 8 + 4 * 5)
   })
 })
 

@@ -1,4 +1,4 @@
-import { encodeAbiParameters, getAddress, isAddress, isHex, keccak256, parseSignature, stringToHex, type Address, type Hex } from 'viem'
+import { encodeAbiParameters, getAddress, isAddress, isHex, keccak256, stringToHex, type Address, type Hex } from 'viem'
 import { recoverSignerAddress } from './ecdsa.js'
 import { Eip3009Reason, reasonFromRevert, type Eip3009ReasonCode } from './reasons.js'
 
@@ -316,16 +316,28 @@ async function checkOnChain(
   return { ok: false, reason: reasonFromRevert(sim.message) ?? Eip3009Reason.simulationFailed, message: sim.message.slice(0, 300) }
 }
 
-/** The `transferWithAuthorization` arguments for a signature: the (v, r, s) form for 65-byte ECDSA, else `bytes`. */
+/** The order of secp256k1's group: a signature's `r` and `s` lie in [1, n). */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
+
+/**
+ * The `transferWithAuthorization` arguments for a signature: the (v, r, s) form for 65-byte ECDSA, else `bytes`.
+ * A 65-byte signature is split as viem's `parseSignature` splits it (a test holds them equal),
+ * and refused where it refuses: `v` other than 0, 1, 27 or 28, `r` or `s` outside [1, n).
+ */
 export function transferWithAuthorizationArgs(
   auth: ParsedEip3009Authorization,
   signature: Hex,
 ): readonly [Address, Address, bigint, bigint, bigint, Hex, number, Hex, Hex] | readonly [Address, Address, bigint, bigint, bigint, Hex, Hex] {
   const base = [auth.from, auth.to, auth.value, auth.validAfter, auth.validBefore, auth.nonce] as const
   if (signature.length === 132) {
-    const p = parseSignature(signature)
-    const v = p.v !== undefined ? Number(p.v) : p.yParity + 27
-    return [...base, v < 27 ? v + 27 : v, p.r, p.s] as const
+    const r = `0x${signature.slice(2, 66).toLowerCase()}` as Hex
+    const s = `0x${signature.slice(66, 130).toLowerCase()}` as Hex
+    const v = Number(`0x${signature.slice(130)}`)
+    if (v !== 0 && v !== 1 && v !== 27 && v !== 28) throw new Error('Invalid yParityOrV value')
+    const rn = BigInt(r)
+    const sn = BigInt(s)
+    if (rn === 0n || rn >= SECP256K1_N || sn === 0n || sn >= SECP256K1_N) throw new Error('signature r or s is out of range')
+    return [...base, v < 27 ? v + 27 : v, r, s] as const
   }
   return [...base, signature] as const
 }
