@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { parseEventLogs, type Address, type Hex } from 'viem'
+import { createRequire } from 'node:module'
+import { createWalletClient, defineChain, http, parseEventLogs, publicActions, type Address, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { verifyAuditChain } from '../../../core/events/audit.js'
 import { reconcileIntent, settleIntent } from '../../../core/pipeline/settleIntent.js'
 import { transitionIntent } from '../../../core/pipeline/transitionIntent.js'
@@ -150,6 +152,35 @@ describe('EVM rail settle through settleIntent', () => {
     })
     await expect(wrong.checkConfiguration()).rejects.toMatchObject({ code: 'GW_CONFIG_INVALID' })
     wrong.close()
+  })
+
+  it('refuses a token that has the right name, version and decimals but no authorizationState, at startup and on verify', async () => {
+    // A plain ERC-20-shaped contract with the dev token's EIP-712 domain and decimals: everything
+    // checkConfiguration compares matches, except that reconciliation could never read a nonce.
+    const require = createRequire(import.meta.url)
+    const solc = require('solc') as { compile(input: string): string }
+    const source = 'pragma solidity ^0.8.0; contract NotEip3009 { string public constant name = "Agentswitch USD"; string public constant version = "2"; uint8 public constant decimals = 6; }'
+    const out = JSON.parse(solc.compile(JSON.stringify({ language: 'Solidity', sources: { 'n.sol': { content: source } }, settings: { evmVersion: 'cancun', outputSelection: { '*': { '*': ['evm.bytecode.object'] } } } }))) as {
+      contracts: { 'n.sol': { NotEip3009: { evm: { bytecode: { object: string } } } } }
+    }
+    const wallet = createWalletClient({ account: privateKeyToAccount(fx.chain.deployer.privateKey), chain: defineChain({ id: fx.chain.chainId, name: 'anvil', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [fx.chain.rpcUrl] } } }), transport: http(fx.chain.rpcUrl) }).extend(publicActions)
+    const hash = await wallet.deployContract({ abi: [], bytecode: `0x${out.contracts['n.sol'].NotEip3009.evm.bytecode.object}` })
+    const address = (await wallet.waitForTransactionReceipt({ hash })).contractAddress!
+    const plain = createEvmRail({
+      chains: [{ chainId: fx.chain.chainId, rpcUrls: [fx.chain.rpcUrl], tokens: [{ ...fx.chain.token, address, assetId: `eip155:${fx.chain.chainId}/erc20:${address.toLowerCase()}` }], relayerPrivateKey: fx.chain.relayer.privateKey, feeCaps: { maxFeePerGas: 10n ** 12n, maxPriorityFeePerGas: 10n ** 9n } }],
+      breakers: new BreakerRegistry(),
+      logger: fx.logger,
+      store,
+    })
+    try {
+      await expect(plain.checkConfiguration()).rejects.toMatchObject({ code: 'GW_CONFIG_INVALID', message: expect.stringContaining('authorizationState=no') })
+      // The same token passes everything else: only the missing function refuses it.
+      const s = await fx.sign(payers[6]!, 10n, { token: { ...fx.chain.token, address } })
+      const r = await plain.verifyAuthorization({ network: `eip155:${fx.chain.chainId}`, asset: address, authorization: s.authorization, signature: s.signature, payTo: fx.merchant, amount: 10n })
+      expect(r).toMatchObject({ ok: false, reason: Eip3009Reason.eip3009NotSupported })
+    } finally {
+      plain.close()
+    }
   })
 
   it('secrets never reach the logs (relayer key, signatures)', () => {
