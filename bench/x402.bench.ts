@@ -14,6 +14,8 @@
  * interval mining (`--block-time`, a real chain's shape: many settlements per block, each waits
  * for inclusion), where what a facilitator does while it waits decides its throughput; there
  * 256 callers keep both saturated (throughput, not blocks of latency, is what is compared).
+ * Beside the verify figures it prints the node's own answer to the same simulations, sent
+ * straight to anvil: the floor under both facilitators' latency on this machine.
  *
  * `npm run bench -- x402 [--verify N] [--warm N] [--settle N] [--concurrency C] [--block-time S] [--block-settle N] [--block-concurrency C]`
  */
@@ -25,11 +27,13 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import express from 'express'
 import { Agent, request } from 'undici'
-import { getAddress, type Address } from 'viem'
+import { getAddress, type Address, type Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { x402Mount } from '../adapters/protocols/x402/mount.js'
 import { officialFacilitator, officialFacilitatorRouter } from '../adapters/protocols/x402/testOfficial.js'
+import { encodeTransferWithAuthorization } from '../adapters/rails/evm/evmRail.js'
 import { registerEvmRail } from '../adapters/rails/evm/registerEvmRail.js'
+import { parseEip3009Authorization, transferWithAuthorizationArgs } from '../adapters/rails/evm/verifyEip3009Authorization.js'
 import { startTestGateway } from '../adapters/testing/testGateway.js'
 import { devAccount, fundWallets, localChainInfo, startLocalChain, tokenBalance } from '../sandbox/chain/anvil.js'
 import { localChainAsset, localChainRailConfig } from '../sandbox/chain/devConfig.js'
@@ -126,7 +130,33 @@ async function abba(
   return { ours: summarise(runs.ours), official: summarise(runs.official) }
 }
 
+/**
+ * The node's own part of a verify: the same `transferWithAuthorization` simulation each verify
+ * asks for, sent straight to anvil as raw JSON-RPC (keep-alive, one at a time) — the floor under
+ * either facilitator's latency on this machine, printed beside them so their figures can be read.
+ */
+async function nodeFloor(rpcUrl: string, token: Address, bodies: readonly string[]): Promise<Run> {
+  const calls = bodies.map((b, i) => {
+    const { authorization, signature } = (JSON.parse(b) as { paymentPayload: { payload: { authorization: unknown; signature: Hex } } }).paymentPayload.payload
+    const data = encodeTransferWithAuthorization(transferWithAuthorizationArgs(parseEip3009Authorization(authorization)!, signature))
+    return JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_call', params: [{ from: token, to: token, data }, 'latest'] })
+  })
+  const lat: number[] = []
+  let failures = 0
+  const start = performance.now()
+  for (const body of calls) {
+    const t = performance.now()
+    const res = await request(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher })
+    const answer = (await res.body.json()) as { result?: unknown }
+    lat.push(performance.now() - t)
+    if (res.statusCode !== 200 || typeof answer.result !== 'string') failures++
+  }
+  return { requests: calls.length, failures, elapsedS: (performance.now() - start) / 1000, lat }
+}
+
 interface Setup {
+  rpcUrl: string
+  token: Address
   targets: { ours: string; official: string }
   payTo: Address
   /** A fresh `/verify` / `/settle` body (EIP-3009 signed now). */
@@ -171,6 +201,8 @@ async function setup(options: { blockTime?: number | undefined; pollingIntervalM
   }
   let k = 0
   return {
+    rpcUrl: chain.rpcUrl,
+    token: chain.token.address,
     targets: { ours: `${gw.url}/x402/facilitator`, official: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/facilitator` },
     payTo,
     async sign() {
@@ -238,6 +270,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const a = await setup({ pollingIntervalMs })
   const automine: Record<'ours' | 'official', { verify: Figures; settle1: Figures; settleN: Figures }> = {} as never
   let automineExact: boolean
+  let floor: Figures
   try {
     const t0 = performance.now()
     // Verify changes nothing: the same bodies go to both (never twice to one: no cache hit anywhere).
@@ -247,12 +280,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await warm(a, a.targets.ours)
     await warm(a, a.targets.official)
     const verify = await abba(a.targets, '/verify', { ours: verifyBodies, official: verifyBodies }, 1, isValid)
+    collectGarbage()
+    floor = summarise([await nodeFloor(a.rpcUrl, a.token, verifyBodies)])
     const settle1 = await abba(a.targets, '/settle', { ours: settleBodies.ours[0]!, official: settleBodies.official[0]! }, 1, success)
     const settleN = await abba(a.targets, '/settle', { ours: settleBodies.ours[1]!, official: settleBodies.official[1]! }, concurrency, success)
     for (const who of ['official', 'ours'] as const) automine[who] = { verify: verify[who], settle1: settle1[who], settleN: settleN[who] }
     const expected = 10_000n * BigInt(16 + ok(automine.ours.settle1) + ok(automine.ours.settleN) + ok(automine.official.settle1) + ok(automine.official.settleN))
     const received = await a.received()
     automineExact = received === expected
+    console.log(`  the node alone (the same ${verifyCount} simulations as raw JSON-RPC, the floor under both):`)
+    console.log(`    ${row('eth_call (c=1)', floor)}`)
     for (const who of ['official', 'ours'] as const) {
       console.log(`  ${who}:`)
       console.log(`    ${row('verify (c=1)', automine[who].verify)}`)
@@ -303,5 +340,5 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   }
   console.log(`ours/official settle throughput: automine ${ratio.automineSettleC1}× (c=1), ${ratio.automineSettleCN}× (c=${concurrency}); ${blockTime} s blocks ${ratio.blocksSettle}× (c=${blockConcurrency}); verify ${ratio.verifyThroughput}×`)
   console.log(`goals: settle ≥ 2× official: ${goals.settleThroughputAtLeast2x ? 'met' : 'NOT met'}; our verify p99 < 5 ms: ${goals.oursVerifyP99Under5ms ? 'met' : `NOT met (${automine.ours.verify.p99ms} ms)`}`)
-  return { loadAverage: Number(load), pollingIntervalMs, automine: { concurrency, ...automine, exactlyOnce: automineExact }, blocks: { blockTime, concurrency: blockConcurrency, ...blocks, exactlyOnce: blocksExact }, ratio, goals }
+  return { loadAverage: Number(load), pollingIntervalMs, automine: { concurrency, ...automine, nodeSimulation: floor, exactlyOnce: automineExact }, blocks: { blockTime, concurrency: blockConcurrency, ...blocks, exactlyOnce: blocksExact }, ratio, goals }
 }
