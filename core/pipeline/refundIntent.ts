@@ -248,12 +248,46 @@ function exceeds(intent: PaymentIntent, value: bigint): GatewayError {
   })
 }
 
+/** Replay-lock namespace of the lease a refund's driver holds while it asks the rail and records the outcome. */
+export const REFUND_DRIVER_NAMESPACE = 'refund_driver'
+
 /**
- * Finish a refund: a `pending` one asks the rail (query first when it was attempted before, then
- * the same refund key again when the rail has no record of it); a finished one is only reflected
- * in the intent if a crash left that undone.
+ * How long a driver's lease on a refund lasts: longer than any rail call (the slowest, an EVM
+ * refund waiting for its receipt, gives up after 30 s unless configured otherwise; keep rail
+ * timeouts below this), so a driver never loses it while its call is under way; a driver that
+ * died frees it when it expires.
+ */
+export const REFUND_DRIVER_LEASE_MS = 5 * 60_000
+
+/**
+ * Finish a refund, one driver at a time: the request that created it, a `GET` that re-drives it
+ * and the sweeper each take a lease on the refund (a replay lock, across gateway instances) before
+ * they read it and ask the rail. Without it, a second driver arriving while the first one's rail
+ * call is still under way would find nothing at the rail yet and send the refund key again; a rail
+ * that refuses a refund already in progress would then have it recorded as failed while the
+ * first call moves the money. A driver that cannot take the lease returns the refund as stored.
  */
 async function drive(deps: RefundIntentDeps, given: RefundRecord, signal?: AbortSignal): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
+  const now = (deps.clock ?? (() => new Date()))()
+  const lease = { namespace: REFUND_DRIVER_NAMESPACE, key: given.id, holder: newId('drv') }
+  if (!(await deps.store.acquireReplayLock({ ...lease, expiresAt: new Date(now.getTime() + REFUND_DRIVER_LEASE_MS), now }))) {
+    const stored = await deps.store.getIntent(given.intentId)
+    if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${given.intentId}`)
+    return { refund: (await deps.store.getRefund(given.id)) ?? given, intent: stored.intent }
+  }
+  try {
+    return await driveLeased(deps, given, signal)
+  } finally {
+    await deps.store.releaseReplayLock(lease).catch(() => undefined)
+  }
+}
+
+/**
+ * {@link drive} under its lease: a `pending` refund asks the rail (query first when it was
+ * attempted before, then the same refund key again when the rail has no record of it); a finished
+ * one is only reflected in the intent if a crash left that undone.
+ */
+async function driveLeased(deps: RefundIntentDeps, given: RefundRecord, signal?: AbortSignal): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
   const stored = await deps.store.getIntent(given.intentId)
   if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${given.intentId}`)
   // The row as it is now, read after the intent: a refund reserved in this intent has its final rail amount on it.

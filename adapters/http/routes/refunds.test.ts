@@ -428,6 +428,43 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     expect(ledger(id)).toEqual(['250'])
   })
 
+  it('a second driver (a GET, the sweeper) arriving while the first rail call is under way leaves the refund alone: one rail call, one refund', async () => {
+    const id = await authorizedIntent(store, { value: '500', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    // The rail's first refund call hangs until released; every call to the rail is counted.
+    const calls: string[] = []
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const slow = new Proxy(h.alipay, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (prop === 'refund' || prop === 'queryRefund')
+          return async (...args: unknown[]) => {
+            calls.push(prop)
+            if (prop === 'refund' && calls.filter((c) => c === 'refund').length === 1) await gate
+            return (v as (...a: unknown[]) => unknown).apply(target, args)
+          }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const rails = new RailRegistry().register(slow)
+    const first = refundIntent({ store, rails }, { intentId: id, amount: { value: '200', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+    await waitFor(async () => (calls.includes('refund') ? true : undefined), 5_000, 'the first rail call to be under way')
+    const [row] = await store.listRefunds(id)
+    // Past the grace period and the sweeper's age gate: without a lease it would ask the rail, find
+    // nothing yet, and send the same refund key a second time.
+    const second = await reconcileRefund({ store, rails, clock: later }, { refundId: row!.id })
+    expect(second.refund).toMatchObject({ id: row!.id, status: 'pending' })
+    expect(calls).toEqual(['refund'])
+    release()
+    expect((await first).refund).toMatchObject({ id: row!.id, status: 'succeeded' })
+    expect(calls).toEqual(['refund'])
+    expect(ledger(id)).toEqual(['200'])
+    // The lease is given back: a later driver reads the finished refund and calls nothing.
+    expect((await reconcileRefund({ store, rails }, { refundId: row!.id })).refund.status).toBe('succeeded')
+    expect(calls).toEqual(['refund'])
+  })
+
   it('a refund the rail made but whose intent update failed ends succeeded, with the intent refunded exactly once', async () => {
     const id = await authorizedIntent(store, { value: '900', asset: 'iso4217:CNY' })
     await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
