@@ -319,6 +319,13 @@ async function driveLeased(deps: RefundIntentDeps, given: RefundRecord, signal?:
     // The intent already has the outcome (a crash came before the refund row was updated).
     return finish(deps, record, entry.status === 'succeeded' ? { status: 'succeeded', reference: entry.reference ?? '', refundedAt: stored.intent.updated_at } : { status: 'declined', code: 'refund_failed' })
   }
+  if (BigInt(record.railAmount.value) === 0n) {
+    // This part rounds to zero minor units of the settlement asset (an FX settlement in an asset
+    // with coarser units: pro rata on the running total, a later part carries the remainder, and a
+    // full refund still adds up to the settlement exactly). No rail takes a refund of zero: nothing
+    // is sent, and the refund is done as recorded (rail_amount 0, no rail reference).
+    return finish(deps, record, { status: 'succeeded', reference: '', refundedAt: (deps.clock ?? (() => new Date()))().toISOString() })
+  }
   const rail = deps.rails.get(record.rail)
   if (!rail?.refund) throw new GatewayError('GW_REFUND_UNSUPPORTED', `rail ${record.rail} cannot refund in this gateway`)
   let outcome: RailRefundOutcome | RailRefundQueryOutcome

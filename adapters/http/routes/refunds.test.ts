@@ -688,3 +688,46 @@ describe('the pro-rata rail amount after an FX conversion (USD priced, CNY settl
     for (const r of rows) expect(requested.find((e) => e.refund_id === r.id)?.rail_amount.value).toBe(r.railAmount.value)
   })
 })
+
+describe('a refund part that rounds to zero in the settlement asset (CNY priced, JPY settled)', () => {
+  const assets = createAssetRegistry()
+  const quoter = createFxQuoter({ source: createTableFxSource([{ from: 'iso4217:CNY', to: 'iso4217:JPY', rate: '21.4' }]), assets })
+  const cny = (value: string) => ({ value, asset: 'iso4217:CNY' })
+  const ledger = (id: string) => h.sandbox.ledger.entries({ ref: id, kind: 'refund' }).map((e) => BigInt(e.amount))
+
+  it('is done without a rail call (no rail takes a zero refund), and the later parts still add up to the settlement exactly', async () => {
+    // 10.00 CNY paid by card as 214 JPY: one fen is 0.214 yen.
+    const id = await authorizedIntent(store, { value: '1000', asset: 'iso4217:CNY', instrument: { type: 'card.vault_token', ref: 'card_tok_visa_4242' } })
+    await lockFxQuote({ store }, { intent: await intentOf(id), to: 'iso4217:JPY', quoter, actor: 'system:test' })
+    const paid = await settleIntent({ store }, { intentId: id, rail: h.antom, credential: undefined, actor: 'system:test' })
+    expect(paid.intent.settlement_amount).toEqual({ value: '214', asset: 'iso4217:JPY' })
+    const calls: string[] = []
+    const counted = new Proxy(h.antom, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown
+        if (typeof v !== 'function') return v
+        return (...args: unknown[]) => {
+          if (prop === 'refund' || prop === 'queryRefund') calls.push(prop)
+          return (v as (...a: unknown[]) => unknown).apply(target, args)
+        }
+      },
+    })
+    const rails = new RailRegistry().register(counted)
+
+    const tiny = await refundIntent({ store, rails }, { intentId: id, amount: cny('1'), actor: 'merchant:m1' })
+    expect(tiny.refund).toMatchObject({ status: 'succeeded', amount: cny('1'), railAmount: { value: '0', asset: 'iso4217:JPY' } })
+    expect(tiny.refund.reference ?? '').toBe('')
+    expect(calls).toEqual([])
+    expect(ledger(id)).toEqual([])
+    expect(refundTotals(tiny.intent)).toEqual({ captured: 1000n, succeeded: 1n, pending: 0n })
+    // Four more fen: floor(214·5/1000) − 0 = 1 yen moves now.
+    const next = await refundIntent({ store, rails }, { intentId: id, amount: cny('4'), actor: 'merchant:m1' })
+    expect(next.refund).toMatchObject({ status: 'succeeded', railAmount: { value: '1', asset: 'iso4217:JPY' } })
+    const rest = await refundIntent({ store, rails }, { intentId: id, actor: 'merchant:m1' })
+    expect(rest.refund).toMatchObject({ status: 'succeeded', amount: cny('995'), railAmount: { value: '213', asset: 'iso4217:JPY' } })
+    expect(rest.intent.status).toBe('refunded')
+    expect(ledger(id)).toEqual([1n, 213n])
+    expect(ledger(id).reduce((a, b) => a + b, 0n)).toBe(214n)
+    expect(calls).toEqual(['refund', 'refund'])
+  })
+})
