@@ -3,6 +3,7 @@ import type { IntentAuthorization, IntentInstrument, IntentPayer, Money } from '
 import { parseMinorUnits } from '../money/amount.js'
 import type { TokenRecord } from '../store/port.js'
 import type { WalletRecord } from '../wallets/types.js'
+import { releaseScopedTokenOfIntent } from './releaseScopedToken.js'
 import { parseScopedToken, scopedTokenHash, verifyScopedTokenSignature } from './signing.js'
 import type { ScopedTokenClaims, ScopedTokenDeps, ScopedTokenDoc } from './types.js'
 import { isScopedTokenRecord } from './view.js'
@@ -65,7 +66,8 @@ export type RedeemScopedTokenErrorType = GatewayError
  *
  * Checks, in order: shape and HMAC signature (over the stored claims, so a changed scope in the
  * database fails too) and the stored SHA-256 → not revoked → not used (unless by the same
- * `redemptionKey`) → not expired → the wallet's consent is granted and was not revoked since the
+ * `redemptionKey`, or held for a payment that provably moved no money and was not given back:
+ * then it is given back first) → not expired → the wallet's consent is granted and was not revoked since the
  * token was issued (so revoking a wallet's consent stops all its tokens at once, with no per-token
  * sweep, and a re-grant does not revive them) → merchant, agent, asset, amount ≤ max,
  * category → the wallet has a chargeable funding instrument. Then `active → used` by one
@@ -83,14 +85,25 @@ export async function redeemScopedToken(deps: ScopedTokenDeps, params: RedeemSco
   const now = (deps.clock ?? (() => new Date()))()
   const parsed = parseScopedToken(params.token)
   if (!parsed) throw new GatewayError('GW_TOKEN_INVALID', 'the scoped token is malformed (expected gwt_<id>.<kid>.<signature>)')
-  const rec = await deps.store.getToken(parsed.id)
+  let rec = await deps.store.getToken(parsed.id)
   // One message for unknown, tampered and foreign tokens: nothing about which part failed leaks.
   const invalid = (): GatewayError => new GatewayError('GW_TOKEN_INVALID', 'the scoped token is unknown or its signature does not verify')
   if (!isScopedTokenRecord(rec)) throw invalid()
+  if (!verifyScopedTokenSignature(deps.settings, parsed, rec.doc.claims) || rec.doc.token_sha256 !== scopedTokenHash(params.token)) throw invalid()
+  const key = params.redemptionKey ?? `once:${rec.doc.claims.id}`
+  const bound = rec.doc.redemption?.intent_id
+  if (rec.state === 'used' && rec.doc.redemption?.key !== key && bound !== undefined) {
+    // Held for a payment that may have ended without moving money while its release never
+    // happened (the process died between the intent's end and the token's release): the release
+    // is done now, under the same rules and the same compare-and-set as at the payment's end.
+    const stored = await deps.store.getIntent(bound)
+    if (stored && (await releaseScopedTokenOfIntent(deps, stored.intent))) {
+      rec = await deps.store.getToken(parsed.id)
+      if (!isScopedTokenRecord(rec)) throw invalid()
+    }
+  }
   const doc = rec.doc
-  if (!verifyScopedTokenSignature(deps.settings, parsed, doc.claims) || doc.token_sha256 !== scopedTokenHash(params.token)) throw invalid()
   const claims = doc.claims
-  const key = params.redemptionKey ?? `once:${claims.id}`
 
   const resumed = checkState(rec.state, doc, key, claims.id)
   if (!resumed && rec.expiresAt.getTime() <= now.getTime()) throw new GatewayError('GW_TOKEN_EXPIRED', `the scoped token expired at ${claims.expires_at}`)

@@ -377,6 +377,35 @@ function suite(name: string, open: () => Promise<{ store: Store; close(): Promis
         expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'recon-4' }))).toBe('GW_TOKEN_USED')
       })
 
+      it('a payment that ended unpaid while its token was not given back (the process died in between) frees the token at its next presentation', async () => {
+        const { token, view } = await issue()
+        const r1 = await redeemScopedToken(deps(), { token, intent: pay(), via: 'gateway', redemptionKey: 'crash-1' })
+        const rail = unknownThenDeclined()
+        const first = await payWith(r1, rail, tokenPolicy())
+        expect(await recordScopedTokenUse(deps(), { tokenId: view.id, redemptionKey: 'crash-1', intentId: first.intent.id })).toBe(true)
+        // The reconciler fails the intent, and the process dies before the token is given back.
+        const dying = new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop === 'transitionToken') return async () => Promise.reject(new Error('the process died (test)'))
+            const v = Reflect.get(target, prop, receiver) as unknown
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+          },
+        })
+        await reconcileIntent({ store: dying }, { intentId: first.intent.id, rail, actor: 'system:reconciler' }).catch(() => undefined)
+        expect((await store.getIntent(first.intent.id))!.intent).toMatchObject({ status: 'failed', status_reason: 'TRADE_CLOSED' })
+        expect(await status(view.id)).toBe('used')
+        // The next presentation finds the payment ended without moving money, gives the token back, and takes it.
+        const r2 = await redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'crash-2' })
+        expect(r2).toMatchObject({ resumed: false, generation: 1 })
+        expect(await released(view.id)).toEqual([expect.objectContaining({ intent_id: first.intent.id, reason: 'TRADE_CLOSED' })])
+        const second = await payWith(r2, createScriptedFakeRail({ settle: [succeeds()] }), tokenPolicy())
+        expect(second).toMatchObject({ kind: 'settled', intent: { status: 'succeeded' } })
+        expect(await recordScopedTokenUse(deps(), { tokenId: view.id, redemptionKey: 'crash-2', intentId: second.intent.id })).toBe(true)
+        // Held for a payment that moved money, it is never freed that way.
+        expect(await code(redeemScopedToken(deps(), { token, intent: pay(), redemptionKey: 'crash-3' }))).toBe('GW_TOKEN_USED')
+        expect(await released(view.id)).toHaveLength(1)
+      })
+
       it('a payment waiting for approval gives its token back when the approval expires (sweeper), is denied, or is canceled', async () => {
         const issue5 = () => issueScopedToken(deps(), { issuer: { kind: 'agent', id: 'agent_5' }, merchantId: 'm1', maxAmount: CNY('5000'), expiresInSeconds: 600 })
         const untouched = createScriptedFakeRail({})

@@ -93,7 +93,7 @@ export interface ScopedTokenSettings extends ScopedTokenKeyring {
 
 /** What every token operation needs (client-first, viem style). */
 export interface ScopedTokenDeps {
-  store: Pick<Store, 'insertToken' | 'getToken' | 'transitionToken' | 'getWallet'>
+  store: Pick<Store, 'insertToken' | 'getToken' | 'transitionToken' | 'getWallet' | 'getIntent'>
   settings: ScopedTokenSettings
   clock?: (() => Date) | undefined
 }
