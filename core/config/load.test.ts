@@ -50,6 +50,11 @@ describe('config', () => {
     const c = parseConfig(chain({ env: 'RPC' }), { RELAYER: '0xabc', RPC: 'https://rpc.example/key' })
     expect(c.rails.evm!.chains[0]).toMatchObject({ rpcUrls: ['http://127.0.0.1:1', 'https://rpc.example/key'], relayerPrivateKey: '0xabc' })
     expect(problems(() => parseConfig({ rails: { evm: { chains: [{ ...chain('x').rails.evm.chains[0], network: 'eip155:1' }] } } }, { RELAYER: 'k' }))).toContainEqual({ path: 'rails.evm.chains[0].network', message: 'must be eip155:8453' })
+    // A refund's rail call must end inside its driver's 5-minute lease: the EVM waits are bounded.
+    const waits = (over: Record<string, number>) => () => parseConfig({ rails: { evm: { chains: [{ ...chain('x').rails.evm.chains[0], ...over }] } } }, { RELAYER: 'k' })
+    expect(problems(waits({ receiptTimeoutMs: 600_000 })).map((p) => p.path)).toEqual(['rails.evm.chains[0].receiptTimeoutMs'])
+    expect(problems(waits({ rpcTimeoutMs: 600_000 })).map((p) => p.path)).toEqual(['rails.evm.chains[0].rpcTimeoutMs'])
+    expect(waits({ receiptTimeoutMs: 120_000, rpcTimeoutMs: 60_000 })).not.toThrow()
   })
 
   it('keeps only the hash of API keys, and checks merchants exist', () => {
