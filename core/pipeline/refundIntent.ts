@@ -213,7 +213,7 @@ export async function refundIntent(deps: RefundIntentDeps, params: RefundIntentP
     await deps.store.finishRefund({ ...record, status: 'failed', code: err instanceof GatewayError ? err.code : 'refund_not_reserved', updatedAt: clock() })
     throw err
   }
-  return { ...(await drive(deps, record, params.signal)), created: true }
+  return { ...(await drive(deps, record, params.signal, CREATOR_LEASE_WAIT_MS)), created: true }
 }
 
 /**
@@ -253,11 +253,18 @@ export const REFUND_DRIVER_NAMESPACE = 'refund_driver'
 
 /**
  * How long a driver's lease on a refund lasts: longer than any rail call (the slowest, an EVM
- * refund waiting for its receipt, gives up after 30 s unless configured otherwise; keep rail
- * timeouts below this), so a driver never loses it while its call is under way; a driver that
- * died frees it when it expires.
+ * refund waiting for its receipt, gives up after 30 s by default and 2 min at most, as the
+ * configuration schema allows), so a driver never loses it while its call is under way; a driver
+ * that died frees it when it expires.
  */
 export const REFUND_DRIVER_LEASE_MS = 5 * 60_000
+
+/**
+ * How long the request that created a refund waits for the lease when another driver holds it
+ * (a concurrent repeat of the same request that only reads): such a holder lets go within
+ * milliseconds, and the creator then sends the refund itself instead of leaving it to the sweeper.
+ */
+const CREATOR_LEASE_WAIT_MS = 2_000
 
 /**
  * Finish a refund, one driver at a time: the request that created it, a `GET` that re-drives it
@@ -267,10 +274,18 @@ export const REFUND_DRIVER_LEASE_MS = 5 * 60_000
  * that refuses a refund already in progress would then have it recorded as failed while the
  * first call moves the money. A driver that cannot take the lease returns the refund as stored.
  */
-async function drive(deps: RefundIntentDeps, given: RefundRecord, signal?: AbortSignal): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
-  const now = (deps.clock ?? (() => new Date()))()
+async function drive(deps: RefundIntentDeps, given: RefundRecord, signal?: AbortSignal, leaseWaitMs = 0): Promise<{ refund: RefundRecord; intent: PaymentIntent }> {
   const lease = { namespace: REFUND_DRIVER_NAMESPACE, key: given.id, holder: newId('drv') }
-  if (!(await deps.store.acquireReplayLock({ ...lease, expiresAt: new Date(now.getTime() + REFUND_DRIVER_LEASE_MS), now }))) {
+  const acquire = (): Promise<boolean> => {
+    const now = (deps.clock ?? (() => new Date()))()
+    return deps.store.acquireReplayLock({ ...lease, expiresAt: new Date(now.getTime() + REFUND_DRIVER_LEASE_MS), now })
+  }
+  let leased = await acquire()
+  for (const until = Date.now() + leaseWaitMs; !leased && Date.now() < until && !signal?.aborted; ) {
+    await new Promise((r) => setTimeout(r, 25))
+    leased = await acquire()
+  }
+  if (!leased) {
     const stored = await deps.store.getIntent(given.intentId)
     if (!stored) throw new GatewayError('GW_NOT_FOUND', `no intent ${given.intentId}`)
     return { refund: (await deps.store.getRefund(given.id)) ?? given, intent: stored.intent }

@@ -7,7 +7,7 @@ import { createFxQuoter } from '../../../core/fx/quoter.js'
 import { createTableFxSource } from '../../../core/fx/tableSource.js'
 import type { PaymentIntent } from '../../../core/intent/types.js'
 import { createAssetRegistry } from '../../../core/money/assets.js'
-import { reconcileRefund, refundIntent, refundTotals } from '../../../core/pipeline/refundIntent.js'
+import { reconcileRefund, REFUND_DRIVER_NAMESPACE, refundIntent, refundTotals } from '../../../core/pipeline/refundIntent.js'
 import { createRefundSweeper } from '../../../core/pipeline/refundSweeper.js'
 import { RailRegistry } from '../../../core/rails/port.js'
 import { settleIntent } from '../../../core/pipeline/settleIntent.js'
@@ -463,6 +463,25 @@ describe('the refund sweeper: pending refunds finish on their own', () => {
     // The lease is given back: a later driver reads the finished refund and calls nothing.
     expect((await reconcileRefund({ store, rails }, { refundId: row!.id })).refund.status).toBe('succeeded')
     expect(calls).toEqual(['refund'])
+  })
+
+  it('the request that creates a refund waits briefly for a lease another driver holds, then sends the refund itself', async () => {
+    const id = await authorizedIntent(store, { value: '300', asset: 'iso4217:CNY' })
+    await settleIntent({ store }, { intentId: id, rail: h.alipay, credential: undefined, actor: 'system:test' })
+    // Another driver (a concurrent repeat that only reads) holds the lease for the first few tries.
+    let refused = 0
+    const busy = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'acquireReplayLock')
+          return async (p: Parameters<Store['acquireReplayLock']>[0]) => (p.namespace === REFUND_DRIVER_NAMESPACE && refused++ < 3 ? false : target.acquireReplayLock(p))
+        const v = Reflect.get(target, prop, receiver) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      },
+    })
+    const r = await refundIntent({ store: busy, rails: gw.gateway.rails }, { intentId: id, amount: { value: '120', asset: 'iso4217:CNY' }, actor: 'merchant:m1' })
+    expect(refused).toBe(4)
+    expect(r.refund.status).toBe('succeeded')
+    expect(ledger(id)).toEqual(['120'])
   })
 
   it('a refund the rail made but whose intent update failed ends succeeded, with the intent refunded exactly once', async () => {
