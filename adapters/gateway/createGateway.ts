@@ -17,7 +17,7 @@ import type { Store } from '../../core/store/port.js'
 import { BreakerRegistry } from '../rails/shared/breakers.js'
 import { attachRouter } from '../../core/routing/router.js'
 import { routerFromConfig } from '../../core/routing/routerFromConfig.js'
-import { createHttpApp, type HttpAppDeps, type Mount } from '../http/app.js'
+import { createHttpApp, leanDispatcherOf, type HttpAppDeps, type Mount } from '../http/app.js'
 import { createExpressServer } from '../http/server.js'
 // --- policy composition (issue 10, W) ---
 import { composePolicies } from '../../core/policy/compose.js'
@@ -119,7 +119,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
     ...(options.policy ? [options.policy] : []),
   ])
   if (walletNotify) destinationResolvers.push((name) => (name === WALLET_NOTIFY_DESTINATION ? { url: walletNotify.url, secret: walletNotify.secret, timeoutMs: config.outbox.timeoutMs } : undefined))
-  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy, addOutboxDestination: (r) => void destinationResolvers.push(r) }
+  const deps: HttpAppDeps = { config, store, assets, logger, metrics, auth, destinationsFor, version: GATEWAY_VERSION, webhookSink, rails, breakers, policy, addOutboxDestination: (r) => void destinationResolvers.push(r), leanRoutes: new Map() }
   const app = createHttpApp(deps, [...composed.mounts, ...(options.mounts ?? [])])
   const worker = config.outbox.enabled
     ? createOutboxWorker(
@@ -194,7 +194,7 @@ export async function createGateway(config: GatewayConfig, options: CreateGatewa
     deps,
     webhookSink,
     async listen() {
-      server = createExpressServer(app)
+      server = createExpressServer(app, leanDispatcherOf(app))
       server.listen(config.server.port, config.server.host)
       server.requestTimeout = config.server.requestTimeoutMs
       server.headersTimeout = Math.min(config.server.requestTimeoutMs, 20_000)

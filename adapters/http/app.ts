@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import express, { type Express, type RequestHandler } from 'express'
 import { pinoHttp } from 'pino-http'
 import type { Logger } from 'pino'
@@ -15,6 +16,7 @@ import { loadApiSchemas, type ApiSchemas } from './apiSchemas.js'
 import type { Authenticator } from './auth.js'
 import { locals } from './context.js'
 import { errorHandler } from './errors.js'
+import { leanDispatcher, REQUEST_ID, type LeanRoutes } from './lean.js'
 import type { GatewayMetrics } from './metrics.js'
 import { healthRoutes } from './routes/health.js'
 import { intentRoutes } from './routes/intents.js'
@@ -57,14 +59,27 @@ export interface HttpAppDeps {
   /** Dev mode: a receiver for the demo merchant's webhooks. */
   webhookSink?: WebhookSink | undefined
   /**
+   * Hot `POST` JSON routes a mount also serves without express's pipeline, by exact path
+   * (adapters/http/lean.ts): `deps.leanRoutes?.set(path, route)` beside its express route.
+   */
+  leanRoutes?: LeanRoutes | undefined
+  /**
    * Refunds and disputes (D): protocol order webhooks for a refund (ACP, UCP). A mount adds its
    * source with `(deps.refundWebhooks ??= []).push(source)`; the refund route reads it per request.
    */
   refundWebhooks?: RefundWebhookSource[] | undefined
 }
 
-/** A caller's `Request-Id` is echoed when it is sane; otherwise one is made. */
-const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+/** The lean dispatcher of each app built here (see {@link leanDispatcherOf}). */
+const leanDispatchers = new WeakMap<Express, (req: IncomingMessage, res: ServerResponse) => boolean>()
+
+/**
+ * The app's lean routes as a server-level dispatcher (`createExpressServer(app, leanDispatcherOf(app))`):
+ * the plain case of a hot JSON route answered before express (adapters/http/lean.ts).
+ */
+export function leanDispatcherOf(app: Express): ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined {
+  return leanDispatchers.get(app)
+}
 
 /**
  * Mounts a protocol surface: each adapter gets the shared app and the gateway's parts, and mounts
@@ -97,22 +112,30 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
   })
+  /**
+   * The access-log line of a finished request, as pino-http writes it (its serialisers, redaction,
+   * fields and levels): for the express pipeline when `info` is off (then only 4xx/5xx are
+   * written), and for a lean route (adapters/http/lean.ts) at every level.
+   */
+  const logCompletion = (req: IncomingMessage, res: ServerResponse, started: number): void => {
+    const status = res.statusCode
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info'
+    if (!deps.logger.isLevelEnabled(level)) return
+    ;(req as unknown as { id: string }).id = (res as unknown as { locals: { requestId: string } }).locals.requestId
+    const fields = { req, res, responseTime: Date.now() - started, ...(status >= 500 ? { err: new Error(`failed with status code ${status}`) } : {}) }
+    httpLogger.logger[level](fields, status >= 500 ? 'request errored' : 'request completed')
+  }
   app.use((req, res, next) => {
     // pino-http binds every request to a child logger (its headers serialised and redacted) to
     // write one line per request at `info`. With `info` off, that work is thrown away on every
-    // successful request: then only a request that ends 4xx/5xx is logged, with the same
-    // serialisers, redaction and fields, and nothing is built for the others.
+    // successful request: then only a request that ends 4xx/5xx is logged, and nothing is built
+    // for the others.
     if (deps.logger.isLevelEnabled('info')) return httpLogger(req, res, next)
     const started = Date.now()
     const done = (): void => {
       res.removeListener('finish', done)
       res.removeListener('close', done)
-      const status = res.statusCode
-      const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : undefined
-      if (!level || !deps.logger.isLevelEnabled(level)) return
-      ;(req as unknown as { id: string }).id = locals(res).requestId
-      const fields = { req, res, responseTime: Date.now() - started, ...(status >= 500 ? { err: new Error(`failed with status code ${status}`) } : {}) }
-      httpLogger.logger[level](fields, status >= 500 ? 'request errored' : 'request completed')
+      logCompletion(req, res, started)
     }
     res.on('finish', done)
     res.on('close', done)
@@ -198,5 +221,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
     throw new GatewayError('GW_NOT_FOUND', `no route ${req.method} ${req.path}`)
   })
   app.use(errorHandler(deps.logger))
+  if (deps.leanRoutes && deps.leanRoutes.size > 0)
+    leanDispatchers.set(app, leanDispatcher({ routes: deps.leanRoutes, metrics: deps.metrics, bodyLimitBytes: deps.config.server.bodyLimitBytes, logCompletion }))
   return app
 }

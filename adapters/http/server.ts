@@ -27,11 +27,13 @@ const callable = (f: unknown): f is NodeConstructor => typeof f === 'function' &
  * Node whose constructors are classes, the app is served as express serves it.
  *
  * @example
- * const server = createExpressServer(app)
+ * const server = createExpressServer(app, leanDispatcherOf(app))
  * server.listen(8402, '127.0.0.1')
  */
-export function createExpressServer(app: Express): Server {
-  if (!callable(IncomingMessage) || !callable(ServerResponse)) return createServer(app)
+export function createExpressServer(app: Express, lean?: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined): Server {
+  // `lean`: a first look that answers the plain case of a hot route itself (adapters/http/lean.ts).
+  const handler = lean ? (req: IncomingMessage, res: ServerResponse): void => void (lean(req, res) || app(req, res)) : app
+  if (!callable(IncomingMessage) || !callable(ServerResponse)) return createServer(handler)
   const Incoming = IncomingMessage
   const Response = ServerResponse
   function GatewayRequest(this: unknown, socket: Socket): void {
@@ -42,5 +44,5 @@ export function createExpressServer(app: Express): Server {
     Response.call(this, req, options)
   }
   GatewayResponse.prototype = app.response
-  return createServer({ IncomingMessage: GatewayRequest as unknown as typeof IncomingMessage, ServerResponse: GatewayResponse as unknown as typeof ServerResponse }, app)
+  return createServer({ IncomingMessage: GatewayRequest as unknown as typeof IncomingMessage, ServerResponse: GatewayResponse as unknown as typeof ServerResponse }, handler)
 }

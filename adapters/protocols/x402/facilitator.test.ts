@@ -278,3 +278,80 @@ describe('requireApiKey', () => {
     expect((await gw.gateway.store.listIntents({ limit: 10 })).items.find((i) => i.instrument.ref === nonce)?.merchant_id).toBe('m1')
   })
 })
+
+describe('POST /verify in its plain case is answered without the express pipeline, exactly as the express route answers it', () => {
+  /** The same request through the lean route and, with a query string, through express. */
+  async function both(raw: string, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+    const send = async (q: string) => {
+      const res = await fetch(`${fx.gw.url}/x402/facilitator/verify${q}`, { method: 'POST', headers: { 'request-id': 'req_lean_test', ...headers }, body: raw })
+      return { status: res.status, body: (await res.json()) as unknown, type: res.headers.get('content-type'), cache: res.headers.get('cache-control'), id: res.headers.get('request-id') }
+    }
+    return { lean: await send(''), express: await send('?via=express') }
+  }
+  const route = () => fx.gw.gateway.deps.leanRoutes!.get('/x402/facilitator/verify')!
+
+  it('valid, refused, malformed, not JSON, not an object: the same status, body and headers both ways; only the plain case is lean', async () => {
+    let lean = 0
+    const r = route()
+    const handle = r.handle.bind(r)
+    r.handle = async (b) => {
+      lean++
+      return handle(b)
+    }
+    try {
+      const valid = await body(payers[4]!)
+      // Verify changes nothing, so one payload can be verified both ways.
+      const elsewhere = getAddress(privateKeyToAccount(generatePrivateKey()).address)
+      const cases = [JSON.stringify(valid), JSON.stringify(await body(payers[4]!, requirements(), { to: elsewhere })), '{}', '  [1, 2]', '{"x402Version":', '"just a string"']
+      const answers = []
+      for (const raw of cases) {
+        const { lean: l, express: e } = await both(raw)
+        expect(l, raw).toEqual(e)
+        expect(l.cache).toBe('no-store')
+        expect(l.id).toBe('req_lean_test')
+        answers.push(l)
+      }
+      expect(answers[0]).toMatchObject({ status: 200, body: { isValid: true, payer: payers[4]!.address }, type: 'application/json; charset=utf-8' })
+      expect(answers[1]).toMatchObject({ status: 200, body: { isValid: false, invalidReason: 'invalid_exact_evm_recipient_mismatch' } })
+      expect(answers.slice(2).map((a) => [a.status, (a.body as { invalidReason?: string }).invalidReason])).toEqual(Array(4).fill([400, 'invalid_payload']))
+      expect(answers[4]).toMatchObject({ body: { invalidMessage: 'the request body is not valid JSON' } })
+      // The lean route's handler saw the four JSON objects and arrays; invalid JSON and a bare string were refused before it.
+      expect(lean).toBe(4)
+      // Any other shape of request goes to express (and answers the same way).
+      const before = lean
+      const other = await both(cases[0]!, { 'content-type': 'application/json; charset=latin1' })
+      expect(other.lean).toEqual(other.express)
+      const tooBig = await both(JSON.stringify({ pad: 'x'.repeat(fx.gw.gateway.config.server.bodyLimitBytes) }))
+      expect(tooBig.lean).toEqual(tooBig.express)
+      expect(tooBig.lean).toMatchObject({ status: 413, body: { isValid: false, invalidReason: 'invalid_payload' } })
+      expect(lean).toBe(before)
+    } finally {
+      r.handle = handle
+    }
+  })
+
+  it('writes the access-log line pino-http writes for the express route (level, request id, status, no body)', async () => {
+    const lines = (id: string) => fx.gw.logs.map((l) => JSON.parse(l) as { req?: { id?: string } }).filter((l) => l.req?.id === id)
+    const b = await body(payers[5]!)
+    for (const [id, q] of [['req_log_lean', ''], ['req_log_express', '?via=express']] as const)
+      await fetch(`${fx.gw.url}/x402/facilitator/verify${q}`, { method: 'POST', headers: { 'content-type': 'application/json', 'request-id': id }, body: JSON.stringify(b) })
+    await new Promise((r) => setTimeout(r, 50))
+    const [l] = lines('req_log_lean')
+    const [e] = lines('req_log_express')
+    expect(l).toMatchObject({ level: 30, msg: 'request completed', res: { statusCode: 200 }, req: { method: 'POST', url: '/x402/facilitator/verify' } })
+    expect(e).toMatchObject({ level: 30, msg: 'request completed', res: { statusCode: 200 }, req: { method: 'POST' } })
+    expect(Object.keys(l!).sort()).toEqual(Object.keys(e!).sort())
+    expect(JSON.stringify(l)).not.toContain(String(b.paymentPayload['payload'] ? (b.paymentPayload['payload'] as { signature: string }).signature : 'x'))
+  })
+
+  it('is timed in http_request_duration_seconds under the same route template', async () => {
+    const count = async () => {
+      const text = await (await fetch(`${fx.gw.url}/metrics`, { headers: { authorization: `Bearer ${TEST_KEYS.admin}` } })).text()
+      const line = text.split('\n').find((l) => l.startsWith('agentswitch_http_request_duration_seconds_count') && l.includes('route="/x402/facilitator/verify"') && l.includes('status="200"'))
+      return Number(line?.split(' ').at(-1) ?? 0)
+    }
+    const before = await count()
+    await post('verify', await body(payers[5]!))
+    expect(await count()).toBe(before + 1)
+  })
+})

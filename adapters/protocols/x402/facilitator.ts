@@ -18,6 +18,7 @@ import { processPayment } from '../../../core/pipeline/processPayment.js'
 import { requireAuth } from '../../http/auth.js'
 import { locals } from '../../http/context.js'
 import { toGatewayError } from '../../http/errors.js'
+import type { LeanJsonRoute } from '../../http/lean.js'
 import type { EvmRail } from '../../rails/evm/index.js'
 import { credentialOf, intentInputOf, readExactEvmPayload, validBeforeOf, verifyExactEvm, warmExactEvm, type ExactEvmPayment } from './exactEvm.js'
 import { chainIdOf, type V1Networks } from './networks.js'
@@ -63,7 +64,7 @@ export function supportedKinds(evm: EvmRail, v1: V1Networks): { kinds: Array<{ x
 }
 
 /** The facilitator as an express router (mounted at `x402.facilitator.path`) and its error renderer. */
-export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; errorHandler: ErrorRequestHandler } {
+export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; errorHandler: ErrorRequestHandler; lean: Readonly<Record<string, LeanJsonRoute>> } {
   const router = express.Router()
   const d = o.deps
   const auth: RequestHandler = o.requireApiKey ? requireAuth(d.app.auth, { kinds: ['merchant', 'admin'] }) : (_req, _res, next) => next()
@@ -144,18 +145,24 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
 
   // --- /verify ------------------------------------------------------------------------------------
 
-  router.post('/verify', auth, async (req, res) => {
-    const r = resolve(req.body)
-    if (!r.ok) return sendJson(res, r.status, verifyBody(false, r.reason, r.message, r.payer))
+  /** The `/verify` answer to a body: the express route and the lean route (adapters/http/lean.ts) both give it. */
+  async function verifyAnswer(body: unknown): Promise<{ status: number; body: VerifyResponse }> {
+    const r = resolve(body)
+    if (!r.ok) return { status: r.status, body: verifyBody(false, r.reason, r.message, r.payer) }
     if (r.paymentId) {
       // Verify changes nothing: a repeat is verified again (after a settlement it says the nonce
       // is used); only another payload under the same id is refused.
       const claim = await claimPaymentId(d.app.store, { scope: 'x402:facilitator:verify', id: r.paymentId, fingerprint: r.fingerprint!, leaseMs: 1 })
-      if (claim.kind === 'conflict') return sendJson(res, 409, verifyBody(false, X402Reason.paymentIdentifierConflict, 'this payment-identifier id was used with another payload'))
+      if (claim.kind === 'conflict') return { status: 409, body: verifyBody(false, X402Reason.paymentIdentifierConflict, 'this payment-identifier id was used with another payload') }
       if (claim.kind === 'claimed') await claim.complete({ status: 200, headers: {}, body: Buffer.alloc(0) })
     }
     const v = await verifyExactEvm(o.evm, r.payment, 'full')
-    sendJson(res, 200, v.ok ? { isValid: true, payer: getAddress(v.payer) } : verifyBody(false, v.reason, v.message, v.payer ?? r.payment.authorization.from))
+    return { status: 200, body: v.ok ? { isValid: true, payer: getAddress(v.payer) } : verifyBody(false, v.reason, v.message, v.payer ?? r.payment.authorization.from) }
+  }
+
+  router.post('/verify', auth, async (req, res) => {
+    const a = await verifyAnswer(req.body)
+    sendJson(res, a.status, a.body)
   })
 
   // --- /settle ------------------------------------------------------------------------------------
@@ -247,22 +254,33 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
     return { success: true, transaction: intent.settlement?.reference ?? '', network: p.wireNetwork, payer: getAddress(p.authorization.from) }
   }
 
+  /** An error as the facilitator renders it, in the shape of the operation `path` names (logged when it is ours). */
+  function errorAnswer(err: unknown, path: string, requestId: string): { status: number; body: unknown; headers?: Readonly<Record<string, string>> | undefined } {
+    const ge = toGatewayError(err)
+    if (ge.httpStatus >= 500) d.logger.error({ err: ge.cause ?? ge, code: ge.code, requestId }, ge.message)
+    const reason = reasonOfError(ge, path.endsWith('/settle') ? 'settle' : 'verify')
+    const message = ge.httpStatus >= 500 ? 'internal error' : ge.message
+    const body = path.endsWith('/verify') ? verifyBody(false, reason, message) : path.endsWith('/settle') ? settleFailure(reason, '', undefined, message) : { error: reason, message }
+    return { status: ge.httpStatus, body, ...(ge.headers ? { headers: ge.headers } : {}) }
+  }
+
   const errorHandler: ErrorRequestHandler = (err, req, res, next) => {
     if (res.headersSent) return next(err)
-    const ge = toGatewayError(err)
-    if (ge.httpStatus >= 500) d.logger.error({ err: ge.cause ?? ge, code: ge.code, requestId: locals(res).requestId }, ge.message)
-    const reason = reasonOfError(ge, req.path.endsWith('/settle') ? 'settle' : 'verify')
-    if (ge.headers) for (const [k, v] of Object.entries(ge.headers)) res.setHeader(k, v)
-    const message = ge.httpStatus >= 500 ? 'internal error' : ge.message
-    if (req.path.endsWith('/verify')) return sendJson(res, ge.httpStatus, verifyBody(false, reason, message))
-    if (req.path.endsWith('/settle')) return sendJson(res, ge.httpStatus, settleFailure(reason, '', undefined, message))
-    sendJson(res, ge.httpStatus, { error: reason, message })
+    const a = errorAnswer(err, req.path, locals(res).requestId)
+    if (a.headers) for (const [k, v] of Object.entries(a.headers)) res.setHeader(k, v)
+    sendJson(res, a.status, a.body)
   }
+
+  // The plain case of `/verify` (an open facilitator, a JSON body) is also served without express's
+  // pipeline: the same answer (verifyAnswer) and the same error rendering (errorAnswer).
+  const leanVerify: LeanJsonRoute | undefined = o.requireApiKey
+    ? undefined
+    : { handle: verifyAnswer, error: (err, req, requestId) => errorAnswer(err, (req.url ?? '').split('?')[0]!, requestId) }
 
   router.use(() => {
     throw new GatewayError('GW_NOT_FOUND', 'the facilitator serves GET /supported, POST /verify and POST /settle')
   })
-  return { router, errorHandler }
+  return { router, errorHandler, lean: leanVerify ? { '/verify': leanVerify } : {} }
 }
 
 function reasonOfError(ge: GatewayError, op: 'verify' | 'settle'): string {

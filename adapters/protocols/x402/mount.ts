@@ -93,7 +93,7 @@ export function x402Mount(options: X402Options = {}): Mount {
     let facilitatorPath: string | undefined
     if (facilitatorOn) {
       facilitatorPath = (options.facilitator?.path ?? '/x402/facilitator').replace(/\/+$/, '')
-      const { router, errorHandler } = facilitatorRouter({
+      const { router, errorHandler, lean } = facilitatorRouter({
         deps: x402Deps,
         evm: rail,
         v1,
@@ -104,6 +104,7 @@ export function x402Mount(options: X402Options = {}): Mount {
       })
       app.use(facilitatorPath, router)
       app.use(facilitatorPath, errorHandler)
+      for (const [sub, route] of Object.entries(lean)) deps.leanRoutes?.set(`${facilitatorPath}${sub}`, route)
     }
     options.onMounted?.({ resourceServer, facilitatorPath })
   }
