@@ -76,7 +76,8 @@ export function leanDispatcher(o: {
     const done = (): void => {
       res.removeListener('finish', done)
       res.removeListener('close', done)
-      o.metrics.httpDuration.observe({ method: 'POST', route: path, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9)
+      // Timed when an answer was sent, as the express metrics middleware times it (on 'finish').
+      if (res.writableFinished) o.metrics.httpDuration.observe({ method: 'POST', route: path, status: String(res.statusCode) }, Number(process.hrtime.bigint() - started) / 1e9)
       o.logCompletion(req, res, startedMs)
     }
     res.on('finish', done)
