@@ -120,7 +120,7 @@ export function leanDispatcher(o: {
       } catch (err) {
         return fail(Object.assign(err as Error, { type: 'entity.parse.failed', status: 400 }))
       }
-      route.handle(body).then(send, fail)
+      route.handle(body).then(send).catch(fail)
     })
     return true
   }
