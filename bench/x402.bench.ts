@@ -141,17 +141,7 @@ async function nodeFloor(rpcUrl: string, token: Address, bodies: readonly string
     const data = encodeTransferWithAuthorization(transferWithAuthorizationArgs(parseEip3009Authorization(authorization)!, signature))
     return JSON.stringify({ jsonrpc: '2.0', id: i, method: 'eth_call', params: [{ from: token, to: token, data }, 'latest'] })
   })
-  const lat: number[] = []
-  let failures = 0
-  const start = performance.now()
-  for (const body of calls) {
-    const t = performance.now()
-    const res = await request(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher })
-    const answer = (await res.body.json()) as { result?: unknown }
-    lat.push(performance.now() - t)
-    if (res.statusCode !== 200 || typeof answer.result !== 'string') failures++
-  }
-  return { requests: calls.length, failures, elapsedS: (performance.now() - start) / 1000, lat }
+  return drive(rpcUrl, calls, 1, (j) => typeof j['result'] === 'string')
 }
 
 interface Setup {

@@ -11,12 +11,11 @@ import type { PolicyEngine } from '../../core/policy/port.js'
 import type { RailRegistry } from '../../core/rails/port.js'
 import type { Store } from '../../core/store/port.js'
 import type { BreakerRegistry } from '../rails/shared/breakers.js'
-import { newId } from '../../core/util/ids.js'
 import { loadApiSchemas, type ApiSchemas } from './apiSchemas.js'
 import type { Authenticator } from './auth.js'
 import { locals } from './context.js'
 import { errorHandler } from './errors.js'
-import { leanDispatcher, REQUEST_ID, type LeanRoutes } from './lean.js'
+import { leanDispatcher, requestIdOf, type LeanRoutes } from './lean.js'
 import type { GatewayMetrics } from './metrics.js'
 import { healthRoutes } from './routes/health.js'
 import { intentRoutes } from './routes/intents.js'
@@ -70,6 +69,9 @@ export interface HttpAppDeps {
   refundWebhooks?: RefundWebhookSource[] | undefined
 }
 
+/** The access-log level of an answer: pino-http's (`customLogLevel`) and the lean routes' alike. */
+const levelFor = (status: number): 'error' | 'warn' | 'info' => (status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info')
+
 /** The lean dispatcher of each app built here (see {@link leanDispatcherOf}). */
 const leanDispatchers = new WeakMap<Express, (req: IncomingMessage, res: ServerResponse) => boolean>()
 
@@ -99,8 +101,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
   app.set('query parser', 'simple')
 
   const requestId: RequestHandler = (req, res, next) => {
-    const given = req.get('request-id')
-    const id = given && REQUEST_ID.test(given) ? given : newId('req')
+    const id = requestIdOf(req.headers['request-id'])
     locals(res).requestId = id
     res.setHeader('Request-Id', id)
     next()
@@ -110,7 +111,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
     logger: deps.logger,
     genReqId: (_req, res) => (res as unknown as { locals: { requestId: string } }).locals.requestId,
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' || req.url === '/readyz' },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    customLogLevel: (_req, res, err) => (err ? 'error' : levelFor(res.statusCode)),
   })
   /**
    * The access-log line of a finished request, as pino-http writes it (its serialisers, redaction,
@@ -119,7 +120,7 @@ export function createHttpApp(deps: HttpAppDeps, mounts: readonly Mount[] = []):
    */
   const logCompletion = (req: IncomingMessage, res: ServerResponse, started: number): void => {
     const status = res.statusCode
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info'
+    const level = levelFor(status)
     if (!deps.logger.isLevelEnabled(level)) return
     ;(req as unknown as { id: string }).id = (res as unknown as { locals: { requestId: string } }).locals.requestId
     const fields = { req, res, responseTime: Date.now() - started, ...(status >= 500 ? { err: new Error(`failed with status code ${status}`) } : {}) }

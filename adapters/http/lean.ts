@@ -28,8 +28,12 @@ export interface LeanJsonRoute {
 /** Lean routes by exact path (`POST` only), filled by the mounts through `HttpAppDeps.leanRoutes`. */
 export type LeanRoutes = Map<string, LeanJsonRoute>
 
-/** A caller's `Request-Id` is echoed when it is sane; otherwise one is made (as the express app does). */
-export const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/
+
+/** The request id of a request: the caller's `Request-Id` when it is sane, else a new one (the express app and the lean routes alike). */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('req')
+}
 
 const JSON_TYPE = /^application\/json(?:\s*;\s*charset=utf-8)?$/i
 
@@ -70,8 +74,7 @@ export function leanDispatcher(o: {
 
     const started = process.hrtime.bigint()
     const startedMs = Date.now()
-    const given = h['request-id']
-    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('req')
+    const requestId = requestIdOf(h['request-id'])
     ;(res as ServerResponse & { locals?: unknown }).locals = { requestId }
     const done = (): void => {
       res.removeListener('finish', done)

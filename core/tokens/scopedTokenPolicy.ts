@@ -3,7 +3,6 @@ import { releaseScopedTokenOfIntent } from './releaseScopedToken.js'
 import type { ScopedTokenDeps, ScopedTokenDoc } from './types.js'
 import { isScopedTokenRecord, scopedTokenIdOf } from './view.js'
 
-export { scopedTokenIdOf }
 
 /**
  * The scoped-token policy engine (composed after the wallets engine):

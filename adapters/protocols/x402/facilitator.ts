@@ -275,7 +275,7 @@ export function facilitatorRouter(o: X402FacilitatorOptions): { router: Router; 
   // pipeline: the same answer (verifyAnswer) and the same error rendering (errorAnswer).
   const leanVerify: LeanJsonRoute | undefined = o.requireApiKey
     ? undefined
-    : { handle: verifyAnswer, error: (err, req, requestId) => errorAnswer(err, (req.url ?? '').split('?')[0]!, requestId) }
+    : { handle: verifyAnswer, error: (err, req, requestId) => errorAnswer(err, req.url ?? '', requestId) }
 
   router.use(() => {
     throw new GatewayError('GW_NOT_FOUND', 'the facilitator serves GET /supported, POST /verify and POST /settle')

@@ -132,3 +132,24 @@ export const transferWithAuthorizationTypes = {
     { name: 'nonce', type: 'bytes32' },
   ],
 } as const
+
+// --- ABI words: the static arguments this rail encodes by hand (one 32-byte word each) ---
+
+/** An address as one ABI word (64 hex digits, no 0x). */
+export function addressWord(a: string): string {
+  if (a.length !== 42) throw new RangeError(`${a} is not an address`)
+  return `000000000000000000000000${a.slice(2).toLowerCase()}`
+}
+
+/** One ABI word of an unsigned integer (< 2^256), as 64 hex digits. */
+export function uintWord(n: bigint | number): string {
+  const h = n.toString(16)
+  if (n < 0 || h.length > 64) throw new RangeError(`${n} does not fit a uint256 word`)
+  return h.padStart(64, '0')
+}
+
+/** One ABI word of a 32-byte value (`bytes32`), as 64 hex digits. */
+export function bytes32Word(h: `0x${string}`): string {
+  if (h.length !== 66) throw new RangeError(`${h} is not 32 bytes`)
+  return h.slice(2).toLowerCase()
+}

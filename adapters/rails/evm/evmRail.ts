@@ -32,7 +32,7 @@ import type {
 } from '../../../core/rails/port.js'
 import type { Store } from '../../../core/store/port.js'
 import type { BreakerOptions, BreakerRegistry } from '../shared/breakers.js'
-import { authorizationCanceledEvent, authorizationUsedEvent, eip3009Abi, erc1271Abi, ERC1271_MAGIC_VALUE, transferEvent } from './abi.js'
+import { addressWord, authorizationCanceledEvent, authorizationUsedEvent, bytes32Word, eip3009Abi, erc1271Abi, ERC1271_MAGIC_VALUE, transferEvent, uintWord } from './abi.js'
 import { Eip3009Reason, type Eip3009ReasonCode } from './reasons.js'
 import { ReceiptWatcher } from './receiptWatcher.js'
 import { RelayerPool, RelayerSigner, type SendResult } from './relayer.js'
@@ -298,25 +298,6 @@ const SELECTOR_BYTES = toFunctionSelector('transferWithAuthorization(address,add
 /** `Transfer(address,address,uint256)`, topic 0 of its logs. */
 const TRANSFER_TOPIC = toEventSelector(transferEvent)
 
-/** An address as one ABI word (64 hex digits, no 0x). */
-function addressWord(a: string): string {
-  if (a.length !== 42) throw new RangeError(`${a} is not an address`)
-  return `000000000000000000000000${a.slice(2).toLowerCase()}`
-}
-
-/** One ABI word of an unsigned integer (< 2^256), as 64 hex digits. */
-function uintWord(n: bigint | number): string {
-  const h = n.toString(16)
-  if (n < 0 || h.length > 64) throw new RangeError(`${n} does not fit a uint256 word`)
-  return h.padStart(64, '0')
-}
-
-/** One ABI word of a 32-byte value (`bytes32`), as 64 hex digits. */
-function bytes32Word(h: Hex): string {
-  if (h.length !== 66) throw new RangeError(`${h} is not 32 bytes`)
-  return h.slice(2).toLowerCase()
-}
-
 /**
  * `transferWithAuthorization` calldata, the same bytes as viem's `encodeFunctionData` with the
  * token ABI (a test holds them equal), written directly: every argument but the `bytes`
@@ -350,6 +331,8 @@ function topicAddress(topic: Hex): Address {
   return `0x${topic.slice(26)}` as Address
 }
 const AUTHORIZATION_STATE = toFunctionSelector('authorizationState(address,bytes32)')
+const ZERO_ADDRESS: Address = `0x${'0'.repeat(40)}`
+const ZERO_WORD: Hex = `0x${'0'.repeat(64)}`
 const isWord = (r: unknown): r is Hex => typeof r === 'string' && /^0x[0-9a-fA-F]{64}$/.test(r)
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
@@ -478,6 +461,12 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         throw err
       }
     }
+    /** Whether (authorizer, nonce) was used; `undefined` when the token does not answer `authorizationState`. */
+    const authorizationState: Eip3009ChainReader['authorizationState'] = async (token, authorizer, nonce) => {
+      const r = await optional(chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${AUTHORIZATION_STATE}${addressWord(authorizer)}${nonce.slice(2)}` }, 'latest']))
+      // No code or no such function (empty return data): not an EIP-3009 token, like a revert.
+      return r === undefined || !isWord(r) ? undefined : BigInt(r) !== 0n
+    }
     return {
       tokenFacts(token) {
         const key = token.toLowerCase()
@@ -488,10 +477,10 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
               chain.rpc.read('eth_getCode', (c) => c.getCode({ address: token })),
               optional(chain.rpc.read('name', (c) => c.readContract({ address: token, abi: eip3009Abi, functionName: 'name' }))),
               optional(chain.rpc.read('version', (c) => c.readContract({ address: token, abi: eip3009Abi, functionName: 'version' }))),
-              // `authorizationState` answers one word: what reconciliation reads to finish an unknown outcome.
-              optional(chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${AUTHORIZATION_STATE}${'0'.repeat(128)}` }, 'latest'])),
+              // `authorizationState` must answer: reconciliation reads it to finish an unknown outcome.
+              authorizationState(token, ZERO_ADDRESS, ZERO_WORD),
             ])
-            return { deployed: code !== undefined && code !== '0x', name, version, eip3009: isWord(state) }
+            return { deployed: code !== undefined && code !== '0x', name, version, eip3009: state !== undefined }
           })()
           tokenFacts.set(key, p)
           // Only a successful read is cached: a token deployed later, or an outage, is read again.
@@ -515,11 +504,7 @@ export function createEvmRail(options: CreateEvmRailOptions): EvmRail {
         if (!isWord(r)) throw new Error(`balanceOf(${owner}) on ${token} returned ${String(r).slice(0, 80)}`)
         return BigInt(r)
       },
-      async authorizationState(token, authorizer, nonce) {
-        const r = await optional(chain.rpc.request<Hex>('eth_call', [{ to: token, data: `${AUTHORIZATION_STATE}${addressWord(authorizer)}${nonce.slice(2)}` }, 'latest']))
-        // No code or no such function (empty return data): not an EIP-3009 token, like a revert.
-        return r === undefined || !isWord(r) ? undefined : BigInt(r) !== 0n
-      },
+      authorizationState,
       async simulateTransfer(token, auth, signature, { estimateGas }) {
         const request = { from: simulateFrom, to: token, data: transferCalldata(auth, signature) }
         const key = token.toLowerCase()

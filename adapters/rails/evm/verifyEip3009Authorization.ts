@@ -1,4 +1,5 @@
 import { encodeAbiParameters, getAddress, isAddress, isHex, keccak256, stringToHex, type Address, type Hex } from 'viem'
+import { addressWord, bytes32Word, uintWord } from './abi.js'
 import { recoverSignerAddress } from './ecdsa.js'
 import { Eip3009Reason, reasonFromRevert, type Eip3009ReasonCode } from './reasons.js'
 
@@ -160,8 +161,6 @@ function domainSeparator(chainId: number, token: Eip3009TokenDomain): string {
   return ds
 }
 
-const word = (n: bigint): string => n.toString(16).padStart(64, '0')
-const addressWord = (a: string): string => a.slice(2).toLowerCase().padStart(64, '0')
 
 /**
  * The EIP-712 digest the payer signed: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`, the
@@ -171,7 +170,7 @@ const addressWord = (a: string): string => a.slice(2).toLowerCase().padStart(64,
  */
 export function eip3009Digest(chainId: number, token: Eip3009TokenDomain, auth: ParsedEip3009Authorization): Hex {
   const struct = keccak256(
-    `0x${TRANSFER_TYPEHASH}${addressWord(auth.from)}${addressWord(auth.to)}${word(auth.value)}${word(auth.validAfter)}${word(auth.validBefore)}${auth.nonce.slice(2).toLowerCase()}`,
+    `0x${TRANSFER_TYPEHASH}${addressWord(auth.from)}${addressWord(auth.to)}${uintWord(auth.value)}${uintWord(auth.validAfter)}${uintWord(auth.validBefore)}${bytes32Word(auth.nonce)}`,
   ).slice(2)
   return keccak256(`0x1901${domainSeparator(chainId, token)}${struct}`)
 }
